@@ -1,0 +1,1 @@
+"""``sfm`` subcommands, one module each (discovered by :func:`sfm.cli.build_parser`)."""

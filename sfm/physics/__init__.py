@@ -1,0 +1,1 @@
+"""The physical world, no machine learning: metadata, simulators, file readers and equations."""

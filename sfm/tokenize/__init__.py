@@ -1,0 +1,1 @@
+"""Science tokenization: number and field encodings for any Hugging Face backbone."""
