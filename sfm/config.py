@@ -87,6 +87,8 @@ def _build(cls: type, data: Any, *, prefix: str, where: str) -> Any:
             _fail(where, f"missing required key '{key}'")
     try:
         return cls(**kwargs)
+    except ConfigError as exc:  # a nested check that already names its key
+        _fail(where, str(exc))
     except (ValueError, TypeError, UnknownNameError) as exc:  # __post_init__ validation
         _fail(where, f"{prefix.rstrip('.') or cls.__name__}: {exc}")
 

@@ -107,6 +107,7 @@ TASK_FORMATS: Registry = Registry("task format", ("sfm.tasks",))
 METRICS: Registry = Registry("metric", ("sfm.metrics",))
 BASELINES: Registry = Registry("baseline", ("sfm.harness.baselines",))
 BACKBONES: Registry = Registry("backbone", ("sfm.models",))
+EVAL_TASKS: Registry = Registry("eval task", ("sfm.harness.tasks",))
 
 ALL: dict[str, Registry] = {
     "simulators": SIMULATORS,
@@ -116,4 +117,5 @@ ALL: dict[str, Registry] = {
     "metrics": METRICS,
     "baselines": BASELINES,
     "backbones": BACKBONES,
+    "eval-tasks": EVAL_TASKS,
 }

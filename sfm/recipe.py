@@ -1,0 +1,229 @@
+"""Recipes: YAML files that map 1:1 onto these dataclasses.
+
+A recipe says *what* to train (data, model, PEFT method, hyperparameters, evaluation); the accelerate config
+passed to ``accelerate launch`` says *on what*. Every key is checked when the recipe is loaded — unknown keys,
+wrong types and unknown registry names fail with one line before any work starts::
+
+    sfm validate recipes/quickstart.yaml
+    python -m sfm.train recipes/quickstart.yaml --training.learning_rate 1e-3 --max_steps 20
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sfm import config
+from sfm.errors import ConfigError
+from sfm.registry import ENCODINGS, SIMULATORS, TASK_FORMATS
+
+
+@dataclass
+class DataSection:
+    """Where the field data comes from and how it becomes tokens.
+
+    Attributes:
+        path: A field data set folder (``sfm data generate/import``). Relative paths resolve against
+            ``$SFM_HOME`` (default: the current folder). If it is missing and ``simulator`` is set, it is
+            generated there first (and reused by later runs).
+        simulator: Simulator that builds the data when ``path`` does not exist yet.
+        params: Simulator parameters (numbers or ``[low, high]`` ranges).
+        num_samples: Trajectories to generate.
+        seed: Data seed (trajectories and splits).
+        num_proc: Processes for generation and tokenization.
+        task: Task format (``forecast``, ``pde_identification``, ``symbolic_regression``).
+        task_options: Options of the task format (checked against it).
+        encoding: Number encoding (``bins``, ``sme``, ``digits``).
+        encoding_options: Options of the encoding (e.g. ``n_bins``).
+        max_train_samples: Cap on training examples (after windowing), for quick runs.
+        max_eval_samples: Cap on validation examples.
+        max_length: Examples longer than this many tokens are an error (never silently cut: a truncated
+            target would train the model on half a frame).
+        packing: Pack several short examples into one sequence (padding-free, attention kept per example).
+    """
+
+    path: str | None = None
+    simulator: str | None = field(default=None, metadata={"registry": SIMULATORS})
+    params: dict[str, Any] = field(default_factory=dict)
+    num_samples: int = 64
+    seed: int = 0
+    num_proc: int = 1
+    task: str = field(default="forecast", metadata={"registry": TASK_FORMATS})
+    task_options: dict[str, Any] = field(default_factory=dict)
+    encoding: str = field(default="bins", metadata={"registry": ENCODINGS})
+    encoding_options: dict[str, Any] = field(default_factory=dict)
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = 256
+    max_length: int = 4096
+    packing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.path is None and self.simulator is None:
+            raise ValueError("set data.path (an existing data set) or data.simulator (to generate one)")
+        if self.num_samples < 3:
+            raise ValueError("num_samples must be >= 3 (train, validation and test need one each)")
+
+
+@dataclass
+class ModelSection:
+    """The backbone.
+
+    Attributes:
+        name_or_path: A tiny backbone name (``tiny-llama``...), a Hub id or a local folder.
+        tiny: Config overrides for a tiny backbone (``hidden_size: 128``...).
+        revision: Hub revision (commit, tag or branch) to pin.
+        torch_dtype: Weights dtype when loading.
+        attn_implementation: ``sdpa``, ``eager``, ``flash_attention_2``; None lets transformers choose.
+        trust_remote_code: Run model code from the Hub. Off unless the recipe asks.
+        embedding_init: How the rows of added tokens start (``mean`` or ``ordinal``).
+        tokenizer_vocab_size: Vocabulary of the BPE trained for a tiny backbone.
+    """
+
+    name_or_path: str = "tiny-llama"
+    tiny: dict[str, Any] = field(default_factory=dict)
+    revision: str | None = None
+    torch_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: str | None = None
+    trust_remote_code: bool = False
+    embedding_init: Literal["mean", "ordinal"] = "mean"
+    tokenizer_vocab_size: int = 384
+
+
+@dataclass
+class PeftSection:
+    """The fine-tuning method.
+
+    Attributes:
+        method: ``lora``, ``dora``, ``rslora``, ``qlora`` (4-bit base, CUDA only), ``full`` (all weights) or
+            ``freeze`` (train only ``trainable_modules``).
+        r: LoRA rank.
+        alpha: LoRA scaling numerator (the update is scaled by alpha/r, or alpha/sqrt(r) for rsLoRA).
+        dropout: Dropout on the LoRA input.
+        target_modules: Modules that get adapters; empty = the family's default (all attention and MLP
+            linears), ``all-linear`` = every linear layer.
+        new_tokens: How the rows of the added science tokens train: ``rows`` (only those rows, in the input
+            embedding and the output head), ``embedding`` (the whole embedding and head) or ``frozen``.
+        trainable_modules: With ``freeze``: name fragments of the modules left trainable.
+    """
+
+    method: Literal["lora", "dora", "rslora", "qlora", "full", "freeze"] = "lora"
+    r: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.05
+    target_modules: list[str] | str | None = None
+    new_tokens: Literal["rows", "embedding", "frozen"] = "rows"
+    trainable_modules: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.method == "freeze" and not self.trainable_modules:
+            raise ValueError("method 'freeze' needs trainable_modules (e.g. ['layers.1.', 'norm'])")
+        if self.r < 1:
+            raise ValueError("r must be >= 1")
+
+
+@dataclass
+class TrainingSection:
+    """Optimization and checkpointing (names as in ``transformers.TrainingArguments``).
+
+    Attributes:
+        output_dir: Run folder (adapter, tokenizer, checkpoints, logs). An existing run folder resumes.
+        global_batch_size: If set, must equal per-device batch x gradient accumulation x world size; a
+            mismatch is an error naming the three numbers (so a launch on a different GPU count cannot
+            silently change the optimization).
+    """
+
+    output_dir: str = "runs/sfm"
+    max_steps: int = -1
+    num_train_epochs: float = 1.0
+    per_device_train_batch_size: int = 8
+    per_device_eval_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    global_batch_size: int | None = None
+    learning_rate: float = 2e-4
+    lr_scheduler_type: str = "cosine"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    optim: str = "adamw_torch"
+    seed: int = 42
+    bf16: bool = False
+    fp16: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = 10
+    eval_steps: int | None = None
+    save_steps: int = 500
+    save_total_limit: int | None = 2
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    dataloader_num_workers: int = 0
+    use_cpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError("set max_steps > 0 or num_train_epochs > 0")
+        if self.bf16 and self.fp16:
+            raise ValueError("bf16 and fp16 are exclusive")
+
+
+@dataclass
+class EvaluationSection:
+    """What to evaluate after training (``sfm eval`` with these tasks).
+
+    Attributes:
+        tasks: Eval task names (``eval/tasks``), run after training on the main process; empty = none.
+        limit: Examples per task.
+        batch_size: Generation batch size.
+    """
+
+    tasks: list[str] = field(default_factory=list)
+    limit: int | None = None
+    batch_size: int = 8
+
+
+@dataclass
+class Recipe:
+    """A whole fine-tuning recipe."""
+
+    data: DataSection
+    model: ModelSection = field(default_factory=ModelSection)
+    peft: PeftSection = field(default_factory=PeftSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+
+    def __post_init__(self) -> None:
+        from sfm.tasks import get_task_format
+        from sfm.tokenize.numbers import get_encoding
+
+        # Build the task and encoding once so their options are checked at load time, not after an hour.
+        try:
+            get_task_format(self.data.task, **self.data.task_options)
+        except ConfigError as exc:
+            raise ConfigError(f"data.task_options: {exc}") from None
+        try:
+            get_encoding(self.data.encoding, **self.data.encoding_options)
+        except ConfigError as exc:
+            raise ConfigError(f"data.encoding_options: {exc}") from None
+
+
+def sfm_home() -> Path:
+    """Where relative data paths resolve: ``$SFM_HOME`` or the current folder."""
+    return Path(os.environ.get("SFM_HOME", "."))
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Load and check a recipe, applying ``--key value`` overrides.
+
+    Raises:
+        ConfigError: one line naming the offending key and the closest valid one.
+    """
+    recipe = config.load(Recipe, path, overrides)
+    if recipe.training.global_batch_size is not None and recipe.training.global_batch_size < 1:
+        raise ConfigError(f"{path}: training.global_batch_size must be >= 1")
+    return recipe
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """Plain data of a recipe (as recorded beside every run)."""
+    return config.to_dict(recipe)

@@ -1,0 +1,218 @@
+"""Fine-tune a backbone on science data from a recipe.
+
+The same file runs under plain python and under ``accelerate launch`` (DDP, DeepSpeed ZeRO-2/3, FSDP):
+
+    python -m sfm.train recipes/quickstart.yaml
+    python -m sfm.train recipes/quickstart.yaml --training.max_steps 50 --peft.r 8
+    accelerate launch --config_file launch/accelerate/cpu_zero2.yaml -m sfm.train recipes/tiny/burgers-forecast/lora.yaml
+    accelerate launch --config_file launch/accelerate/deepspeed_zero3.yaml -m sfm.train recipes/llama-3.1-8b/burgers-forecast/lora.yaml
+
+An existing run folder resumes from its last checkpoint (``--resume never`` starts over, ``--resume PATH``
+picks a checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sfm.errors import SfmError
+
+log = logging.getLogger("sfm.train")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    output_dir: Path
+    train_loss: list[float]
+    eval_loss: float | None
+    facts: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def banner(text: str) -> None:
+    """A stage banner on the main process."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"==> {text}", flush=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m sfm.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("recipe", help="recipe YAML file")
+    parser.add_argument("--resume", default="auto", help="auto (default): continue an existing run folder; "
+                        "never: start over; or a checkpoint folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_known_args(argv)
+
+
+def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path: str | None = None) -> TrainResult:
+    """Train from a loaded :class:`~sfm.recipe.Recipe`; the library form of ``python -m sfm.train``."""
+    import torch
+    from transformers import TrainingArguments, set_seed
+
+    from sfm.data import load_field_dataset
+    from sfm.recipe import recipe_to_dict
+    from sfm.tasks import get_task_format
+    from sfm.tokenize.fields import FieldCodec
+    from sfm.tokenize.numbers import get_encoding
+    from sfm.training import examples as ex
+    from sfm.training import setup
+    from sfm.training.collators import make_collator
+    from sfm.training.peft_setup import apply_peft, quantization_config
+    from sfm.training.trainer import CheckpointGuard, JsonlLogger, SfmTrainer, distributed_facts
+
+    d, m, p, t = recipe.data, recipe.model, recipe.peft, recipe.training
+    out = Path(t.output_dir)
+
+    banner("seed")
+    set_seed(t.seed)
+
+    banner("data")
+    path = ex.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
+    ex.ensure_dataset(path, d.simulator, d.params, d.num_samples, d.seed, d.num_proc, progress=progress)
+    fieldset = load_field_dataset(path)
+    meta = fieldset.meta
+    task = get_task_format(d.task, **d.task_options)
+    codec = FieldCodec(get_encoding(d.encoding, **d.encoding_options), fields=list(meta.fields))
+
+    banner("tokenizer")
+    corpus = ex.corpus_for_tokenizer(fieldset.split("train"), meta, task) if m.name_or_path else []
+    sci = setup.make_tokenizer(m.name_or_path, codec, corpus, vocab_size=m.tokenizer_vocab_size,
+                               revision=m.revision, trust_remote_code=m.trust_remote_code)
+    train_ds = ex.build_examples(fieldset.split("train"), meta, task, sci, seed=d.seed,
+                                 max_samples=d.max_train_samples, max_length=d.max_length, num_proc=d.num_proc)
+    eval_ds = None
+    if t.eval_steps:
+        eval_ds = ex.build_examples(fieldset.split("validation"), meta, task, sci, seed=d.seed + 1,
+                                    max_samples=d.max_eval_samples, max_length=d.max_length, num_proc=d.num_proc)
+
+    banner("model")
+    qconfig = quantization_config(p.method)
+    model = setup.make_model(m.name_or_path, sci, tiny=m.tiny, revision=m.revision, torch_dtype=m.torch_dtype,
+                             attn_implementation=m.attn_implementation, trust_remote_code=m.trust_remote_code,
+                             quantization_config=qconfig, embedding_init=m.embedding_init)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if setup.is_tiny(m.name_or_path) and is_main and not (out / setup.BASE_DIR).is_dir():
+        setup.save_base(model, sci, out / setup.BASE_DIR)
+    model = apply_peft(model, method=p.method, r=p.r, alpha=p.alpha, dropout=p.dropout,
+                       target_modules=p.target_modules, new_tokens=p.new_tokens, new_token_ids=sci.new_token_ids,
+                       trainable_modules=p.trainable_modules, gradient_checkpointing=t.gradient_checkpointing)
+
+    banner("trainer")
+    # TensorBoard events go to <run>/logs (transformers 5 reads the folder from this variable).
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "logs"))
+    grad_accum = setup.resolve_batch(t.per_device_train_batch_size, t.gradient_accumulation_steps,
+                                     setup.world_size(), t.global_batch_size)
+    args = TrainingArguments(
+        output_dir=str(out),
+        max_steps=t.max_steps,
+        num_train_epochs=t.num_train_epochs,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=grad_accum,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler_type,
+        warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        optim=t.optim,
+        seed=t.seed,
+        bf16=t.bf16,
+        fp16=t.fp16,
+        gradient_checkpointing=t.gradient_checkpointing,
+        logging_steps=t.logging_steps,
+        eval_strategy="steps" if eval_ds is not None else "no",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        report_to=t.report_to,
+        dataloader_num_workers=t.dataloader_num_workers,
+        remove_unused_columns=False,
+        # On CPU, DDP and DeepSpeed need use_cpu: without it DDP silently trains independent copies.
+        use_cpu=t.use_cpu or not torch.cuda.is_available(),
+        use_cache=False,  # no KV cache in training; also lets packed batches get a block-diagonal mask
+        disable_tqdm=not progress,
+        save_only_model=False,
+    )
+    collator = make_collator(seq2seq=setup.is_seq2seq(model), packing=d.packing, pad_id=sci.pad_id,
+                             bos_id=sci.bos_id)
+    trainer = SfmTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         data_collator=collator)
+    trainer.add_callback(JsonlLogger(out / "metrics.jsonl"))
+    trainer.add_callback(CheckpointGuard(trainer))
+    facts = distributed_facts(trainer)
+    banner(f"train on {facts['world_size']} process(es), {facts['distributed_type']}"
+           + (f", ZeRO-{facts['zero_stage']}" if facts["zero_stage"] else ""))
+
+    checkpoint = None
+    if resume == "auto":
+        checkpoint = setup.last_checkpoint(out)
+    elif resume != "never":
+        checkpoint = Path(resume)
+        if not checkpoint.is_dir():
+            raise SfmError(f"--resume {resume}: no such checkpoint folder")
+    if checkpoint is not None:
+        setup.check_resume(checkpoint, facts)
+        banner(f"resuming from {checkpoint}")
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+    banner("save")
+    history = trainer.state.log_history
+    losses = [h["loss"] for h in history if "loss" in h]
+    eval_loss = next((h["eval_loss"] for h in reversed(history) if "eval_loss" in h), None)
+    trainer.save_model(str(out))  # gathers 16-bit weights under ZeRO-3 (stage3_gather_16bit_weights_on_model_save)
+    from sfm.training.trainer import verify_saved_adapter
+
+    verify_saved_adapter(trainer.model, out, trainer)
+    if trainer.is_world_process_zero():
+        sci.save(out)
+        from sfm.models import count_parameters
+
+        trainable, total = count_parameters(model)
+        record = {
+            "recipe": recipe_to_dict(recipe),
+            "recipe_path": recipe_path,
+            "base_model": m.name_or_path,
+            "tiny_base": setup.is_tiny(m.name_or_path),
+            "data": {"path": str(path), "family": meta.family, "fields": meta.fields,
+                     "num_train_trajectories": len(fieldset.split("train")),
+                     "num_train_examples": len(train_ds)},
+            "task": {"name": d.task, "options": d.task_options},
+            "encoding": codec.config(),
+            "parameters": {"trainable": trainable, "total": total},
+            "train": {"steps": trainer.state.global_step, "loss_history": losses,
+                      "train_loss": result.training_loss, "eval_loss": eval_loss,
+                      "runtime_s": result.metrics.get("train_runtime"),
+                      "tokens": int(sum(len(a) + len(b) for a, b in zip(train_ds["prompt"], train_ds["completion"])))},
+            "distributed": facts,
+        }
+        setup.write_run_record(out, record)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(out, losses, eval_loss, facts, result.metrics)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sfm.train RECIPE [--key value ...]``; returns the exit status."""
+    from sfm.recipe import load_recipe
+
+    args, overrides = parse_args(argv)
+    try:
+        recipe = load_recipe(args.recipe, overrides)
+        run(recipe, resume=args.resume, progress=not args.no_progress, recipe_path=args.recipe)
+    except SfmError as exc:
+        print(f"sfm.train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

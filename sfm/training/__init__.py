@@ -1,0 +1,1 @@
+"""Library pieces of ``sfm.train``: data -> examples, collators, PEFT set-up, callbacks, checkpoints."""

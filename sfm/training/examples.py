@@ -1,0 +1,133 @@
+"""Field data set + task format + tokenizer -> tokenized examples (a ``datasets.Dataset``).
+
+Each trajectory becomes one or more examples (forecast windows, one identification question...). The work
+runs through ``Dataset.map`` so it is cached, runs on ``num_proc`` processes, and never holds more than a
+batch of trajectories in memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sfm.errors import ConfigError
+from sfm.physics.metadata import FieldMeta
+from sfm.tokenize.vocab import ScienceTokenizer
+
+COLUMNS = ("prompt", "completion", "trajectory", "start")
+
+
+def build_examples(
+    split: Any,
+    meta: FieldMeta,
+    task: Any,
+    sci: ScienceTokenizer,
+    *,
+    seed: int = 0,
+    max_samples: int | None = None,
+    max_length: int | None = None,
+    num_proc: int = 1,
+) -> Any:
+    """Tokenize a split of a field data set into a ``datasets.Dataset`` of examples.
+
+    Args:
+        split: The split (a ``datasets.Dataset`` of trajectories, numpy format).
+        meta: The data set's metadata.
+        task: A task format instance.
+        sci: The science tokenizer.
+        seed: Seeds window sampling (each trajectory's generator is derived from ``(seed, index)``).
+        max_samples: Keep at most this many examples (a seeded random subset).
+        max_length: Examples longer than this are an error: a truncated target would teach the model half a
+            frame, so it is better to reduce the grid or the number of frames.
+        num_proc: Processes for ``Dataset.map``.
+
+    Returns:
+        A dataset with columns ``prompt``, ``completion`` (lists of ids), ``trajectory`` and ``start``.
+    """
+
+    def fn(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {c: [] for c in COLUMNS}
+        for j, idx in enumerate(indices):
+            row = {k: v[j] for k, v in batch.items()}
+            rng = np.random.default_rng([seed, idx])
+            for ex in task.training_examples(row, meta, sci, rng):
+                out["prompt"].append(ex.prompt)
+                out["completion"].append(ex.completion)
+                out["trajectory"].append(int(idx))
+                out["start"].append(int(ex.meta.get("start", 0)))
+        return out
+
+    examples = split.map(
+        fn,
+        batched=True,
+        batch_size=16,
+        with_indices=True,
+        remove_columns=split.column_names,
+        num_proc=num_proc if num_proc > 1 else None,
+        desc="tokenizing",
+    )
+    if len(examples) == 0:
+        raise ConfigError("the task produced no examples from this data set (too few frames?)")
+    if max_samples is not None and len(examples) > max_samples:
+        examples = examples.shuffle(seed=seed).select(range(max_samples))
+    if max_length is not None:
+        lengths = np.array([len(p) + len(c) for p, c in zip(examples["prompt"], examples["completion"])])
+        if lengths.max() > max_length:
+            raise ConfigError(
+                f"examples are up to {lengths.max()} tokens, above data.max_length={max_length}; raise it, or "
+                f"shrink them (task_options: space_stride, context_frames, horizon)"
+            )
+    return examples
+
+
+def corpus_for_tokenizer(split: Any, meta: FieldMeta, task: Any, limit: int = 256) -> list[str]:
+    """Prompt texts of up to ``limit`` trajectories: what a tiny backbone's BPE is trained on."""
+    texts = []
+    n = min(limit, len(split))
+    for i in range(n):
+        texts.extend(task.texts(split[i], meta))
+    return texts
+
+
+def resolve_data_path(path: str | None, simulator: str | None, params: dict[str, Any], num_samples: int,
+                      seed: int) -> Path:
+    """Where a recipe's data lives: its ``path`` (relative to ``$SFM_HOME``), or a cache folder named after
+    the simulator and a hash of its settings."""
+    import hashlib
+    import json
+
+    from sfm.recipe import sfm_home
+
+    if path is not None:
+        p = Path(path)
+        return p if p.is_absolute() else sfm_home() / p
+    key = json.dumps({"sim": simulator, "params": params, "n": num_samples, "seed": seed}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return sfm_home() / "data" / f"{simulator}-{num_samples}-{digest}"
+
+
+def ensure_dataset(path: Path, simulator: str | None, params: dict[str, Any], num_samples: int, seed: int,
+                   num_proc: int = 1, progress: bool = True) -> Path:
+    """Return ``path``, generating the data set there first if it is missing and a simulator is named.
+
+    Under ``accelerate launch`` only the main process generates; the others wait at a barrier, then read.
+    """
+    from sfm.data import generate_dataset
+    from sfm.physics.metadata import FILENAME
+
+    if (path / FILENAME).is_file():
+        return path
+    if simulator is None:
+        from sfm.errors import DataError
+
+        raise DataError(f"{path}: no field data set there, and no data.simulator to generate one")
+    from accelerate import PartialState
+
+    state = PartialState()
+    with state.main_process_first():
+        if state.is_main_process and not (path / FILENAME).is_file():
+            generate_dataset(simulator, num_samples, path, seed=seed, num_proc=num_proc, params=params,
+                             progress=progress)
+    return path

@@ -1,0 +1,147 @@
+"""Building blocks of ``sfm.train``'s main(): tokenizer, model, training arguments, saving a run.
+
+Each function takes flat arguments (not the recipe), so it can be reused and tested alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import sfm
+from sfm.errors import ConfigError, SfmError
+from sfm.models import BACKBONES, build_tiny_tokenizer, is_seq2seq, is_tiny
+from sfm.tokenize.fields import FieldCodec
+from sfm.tokenize.vocab import ScienceTokenizer, resize_embeddings
+from sfm.utils.io import atomic_write_json
+from sfm.utils.provenance import git_hash, now_iso
+
+RUN_FILE = "sfm_run.json"
+BASE_DIR = "base"
+
+
+def make_tokenizer(name_or_path: str, codec: FieldCodec, corpus: list[str], *, vocab_size: int = 384,
+                   revision: str | None = None, trust_remote_code: bool = False) -> ScienceTokenizer:
+    """The backbone's tokenizer (a fresh BPE for tiny backbones), extended with the codec's tokens."""
+    if is_tiny(name_or_path):
+        tokenizer = build_tiny_tokenizer(corpus, vocab_size=vocab_size)
+    else:
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+        except OSError as exc:
+            raise ConfigError(f"model.name_or_path {name_or_path!r}: cannot load its tokenizer ({str(exc).splitlines()[0]})") from None
+    return ScienceTokenizer.extend(tokenizer, codec)
+
+
+def make_model(name_or_path: str, sci: ScienceTokenizer, *, tiny: dict[str, Any] | None = None,
+               revision: str | None = None, torch_dtype: str = "auto", attn_implementation: str | None = None,
+               trust_remote_code: bool = False, quantization_config: Any = None,
+               embedding_init: str = "mean") -> Any:
+    """The backbone with its embeddings resized to the science tokenizer."""
+    if is_tiny(name_or_path):
+        tok = sci.tokenizer
+        special = {k: v for k, v in {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
+                                     "pad_token_id": tok.pad_token_id}.items() if v is not None}
+        model = BACKBONES.get(name_or_path).build(len(sci), special_ids=special, **(tiny or {}))
+    else:
+        import transformers
+
+        config = transformers.AutoConfig.from_pretrained(name_or_path, revision=revision,
+                                                        trust_remote_code=trust_remote_code)
+        auto = transformers.AutoModelForSeq2SeqLM if is_seq2seq(config) else transformers.AutoModelForCausalLM
+        dtype = torch_dtype if torch_dtype == "auto" else getattr(torch, torch_dtype)
+        kwargs = {"revision": revision, "dtype": dtype, "trust_remote_code": trust_remote_code,
+                  "quantization_config": quantization_config}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        model = auto.from_pretrained(name_or_path, **kwargs)
+    resize_embeddings(model, sci, init=embedding_init)
+    return model
+
+
+def resolve_batch(per_device: int, grad_accum: int, world_size: int, global_batch: int | None) -> int:
+    """Gradient accumulation steps that realise ``global_batch`` on ``world_size`` processes.
+
+    Raises:
+        ConfigError: the global batch does not divide into per-device batches on this many processes.
+    """
+    if global_batch is None:
+        return grad_accum
+    per_step = per_device * world_size
+    if global_batch % per_step:
+        raise ConfigError(
+            f"training.global_batch_size={global_batch} is not a multiple of per_device_train_batch_size "
+            f"({per_device}) x processes ({world_size}) = {per_step}; change one of them"
+        )
+    needed = global_batch // per_step
+    if grad_accum not in (1, needed):
+        raise ConfigError(
+            f"training.global_batch_size={global_batch} needs gradient_accumulation_steps={needed} on "
+            f"{world_size} process(es), but the recipe sets {grad_accum}; drop one of the two settings"
+        )
+    return needed
+
+
+def world_size() -> int:
+    """Processes in this launch (accelerate/torchrun set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` folder in a run folder, or None."""
+    ckpts = [p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+
+
+def check_resume(checkpoint: Path, facts: dict[str, Any]) -> None:
+    """Refuse a resume that cannot restore the run, saying why and how to consolidate.
+
+    DDP and single-process checkpoints hold the full optimizer state, so they resume on any world size (the
+    data order then differs; the global batch is kept by ``global_batch_size``). ZeRO checkpoints shard the
+    optimizer state by rank, so they resume only on the same world size.
+    """
+    meta_path = checkpoint / "sfm_checkpoint.json"
+    if not meta_path.is_file():
+        return
+    saved = json.loads(meta_path.read_text())
+    stage = saved.get("zero_stage")
+    if stage and saved.get("world_size") != facts["world_size"]:
+        raise SfmError(
+            f"{checkpoint} was saved by DeepSpeed ZeRO-{stage} on {saved['world_size']} processes, and this launch "
+            f"has {facts['world_size']}: ZeRO shards the optimizer state by rank. Resume with "
+            f"{saved['world_size']} processes, or consolidate the weights with "
+            f"`python {checkpoint}/zero_to_fp32.py {checkpoint} OUT` (the optimizer state is then lost) and start "
+            f"a new run from them"
+        )
+
+
+def save_base(model: Any, sci: ScienceTokenizer, folder: Path) -> None:
+    """Save a tiny backbone's initial weights (embeddings already resized) and tokenizer to ``folder``.
+
+    Done before PEFT wraps the model, so the folder is a plain transformers checkpoint that an adapter's
+    ``base_model_name_or_path`` can point at.
+    """
+    model.save_pretrained(folder, safe_serialization=True)
+    sci.tokenizer.save_pretrained(folder)
+
+
+def write_run_record(output_dir: Path, record: dict[str, Any]) -> None:
+    """Write ``sfm_run.json`` (with version, git commit and date) into a saved run folder.
+
+    When a tiny base was saved in ``output_dir/base``, the adapter's ``base_model_name_or_path`` is pointed
+    at it, so plain ``peft`` loads the run with no sfm code.
+    """
+    output_dir = Path(output_dir)
+    cfg_path = output_dir / "adapter_config.json"
+    if (output_dir / BASE_DIR).is_dir() and cfg_path.is_file():
+        cfg = json.loads(cfg_path.read_text())
+        cfg["base_model_name_or_path"] = str((output_dir / BASE_DIR).resolve())
+        atomic_write_json(cfg_path, cfg)
+    record = {**record, "sfm_version": sfm.__version__, "git": git_hash(), "date": now_iso()}
+    atomic_write_json(output_dir / RUN_FILE, record)
