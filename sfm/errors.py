@@ -33,7 +33,9 @@ class UnknownNameError(SfmError, KeyError):
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` entries of ``choices`` that look most like ``name`` (best first)."""
     choices = list(choices)
-    found = difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+    scored = sorted(((difflib.SequenceMatcher(None, name, c).ratio(), c) for c in choices), reverse=True)
+    # keep near-ties of the best match only: "learnig_rate" -> learning_rate, not also warmup_ratio
+    found = [c for r, c in scored[:n] if r >= 0.5 and r >= scored[0][0] - 0.1]
     if not found:  # a prefix or substring match still helps ("ns" -> "navier_stokes")
         low = name.lower()
         found = [c for c in choices if c.lower().startswith(low) or low in c.lower()][:n]

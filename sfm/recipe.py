@@ -205,6 +205,13 @@ class Recipe:
             get_encoding(self.data.encoding, **self.data.encoding_options)
         except ConfigError as exc:
             raise ConfigError(f"data.encoding_options: {exc}") from None
+        if self.data.simulator is not None:
+            from sfm.physics.simulators import get_simulator
+
+            try:  # parameter names, ranges and resolution limits, checked before any work starts
+                get_simulator(self.data.simulator, **self.data.params)
+            except ConfigError as exc:
+                raise ConfigError(f"data.params: {exc}") from None
 
 
 def sfm_home() -> Path:
