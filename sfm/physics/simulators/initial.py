@@ -23,9 +23,39 @@ def sine_waves_1d(
 
     Periodic on ``[0, L)`` by construction.
     """
+    k, a, phi = _draw_waves(rng, n_waves, k_max, amplitude)
+    return _sum_waves(x, length, k, a, phi)
+
+
+def unit_sine_waves_1d(
+    rng: np.random.Generator,
+    x: np.ndarray,
+    length: float,
+    *,
+    n_waves: int = 2,
+    k_max: int = 4,
+    amplitude: float = 1.0,
+) -> np.ndarray:
+    """:func:`sine_waves_1d` mapped affinely into ``[0, 1]``: ``(1 + s / sum_i A_i) / 2``.
+
+    For densities and concentrations (Fisher–KPP). Dividing by the amplitude sum, which bounds ``|s|``
+    analytically, keeps the map independent of the grid (a min/max rescale would depend on the samples).
+    Uses the same draws as :func:`sine_waves_1d`, so one seed gives the same wave pattern in both.
+    """
+    k, a, phi = _draw_waves(rng, n_waves, k_max, amplitude)
+    return 0.5 * (1.0 + _sum_waves(x, length, k, a, phi) / max(a.sum(), np.finfo(float).tiny))
+
+
+def _draw_waves(
+    rng: np.random.Generator, n_waves: int, k_max: int, amplitude: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     k = rng.integers(1, k_max + 1, size=n_waves)
     a = rng.uniform(0.0, amplitude, size=n_waves)
     phi = rng.uniform(0.0, 2 * np.pi, size=n_waves)
+    return k, a, phi
+
+
+def _sum_waves(x: np.ndarray, length: float, k: np.ndarray, a: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return (a[:, None] * np.sin(2 * np.pi * k[:, None] * x[None, :] / length + phi[:, None])).sum(axis=0)
 
 
