@@ -44,6 +44,20 @@ def banner(text: str) -> None:
         print(f"==> {text}", flush=True)
 
 
+def resolve_deepspeed_config() -> None:
+    """Let ``launch/accelerate/*.yaml`` name ``launch/deepspeed/*.json`` relative to the repository.
+
+    accelerate passes the path through ``ACCELERATE_DEEPSPEED_CONFIG_FILE`` verbatim, so a launch from outside
+    the repository root would not find it; resolve it against the sfm checkout when the current folder lacks it.
+    """
+    key = "ACCELERATE_DEEPSPEED_CONFIG_FILE"
+    path = os.environ.get(key)
+    if path and not Path(path).is_absolute() and not Path(path).is_file():
+        candidate = Path(__file__).resolve().parents[1] / path
+        if candidate.is_file():
+            os.environ[key] = str(candidate)
+
+
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m sfm.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("recipe", help="recipe YAML file")
@@ -73,6 +87,7 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     out = Path(t.output_dir)
 
     banner("seed")
+    resolve_deepspeed_config()
     set_seed(t.seed)
 
     banner("data")
