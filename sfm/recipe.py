@@ -209,6 +209,8 @@ class Recipe:
             from sfm.physics.simulators import get_simulator
 
             try:  # parameter names, ranges and resolution limits, checked before any work starts
+                if "strict" in self.data.params:
+                    raise ConfigError(f"{self.data.simulator}: unknown parameter 'strict'")
                 get_simulator(self.data.simulator, **self.data.params)
             except ConfigError as exc:
                 raise ConfigError(f"data.params: {exc}") from None

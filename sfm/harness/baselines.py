@@ -82,7 +82,9 @@ def coarse_solver(context: np.ndarray, n_frames: int, info: RolloutInfo) -> np.n
     coarse = tuple(max(4, s // info.coarsen) for s in space)
     for axis, n in zip(axes, coarse):
         params[f"n{axis}"] = n
-    sim = get_simulator(sim_name, **{k: v for k, v in params.items() if k in _param_names(sim_name)})
+    # strict=False: the coarse grid is under-resolved on purpose; only stability limits apply.
+    known = _param_names(sim_name)
+    sim = get_simulator(sim_name, strict=False, **{k: v for k, v in params.items() if k in known})
     last = context[:, -1]  # [n, C, *space]
     state = {f: _resample(last[:, c], coarse, meta, axes) for c, f in enumerate(meta.fields)}
     coeffs = {k: np.array([c[k] for c in info.coefficients]) for k in sim.varying}

@@ -14,6 +14,16 @@ on the chunk or process that computed it, and ``seed`` is stored as its provenan
 Coefficients: each is declared with a :class:`Param` (default value and allowed range). A user sets one to a
 number (fixed for the whole data set) or to ``[low, high]`` (drawn per trajectory, log-uniformly where the
 Param says so); a varied coefficient becomes a data set column.
+
+Beyond generation, the evaluation harness asks three things of a simulator (each optional; the defaults say
+the simulator cannot):
+
+* :meth:`Simulator.evolve` restarts the solver from given fields (the ``coarse_solver`` baseline);
+* :meth:`Simulator.conserved` integrates the quantities the PDE conserves (conservation drift of a rollout);
+* :meth:`Simulator.residual` evaluates the PDE on stored frames (how physical a rollout is).
+
+``strict=False`` builds a simulator for a deliberately under-resolved run: accuracy refusals (a viscosity too
+small for the grid) are skipped, stability limits (the CFL-bounded step) are kept.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sfm.errors import ConfigError, did_you_mean
+from sfm.errors import ConfigError, DataError, SfmError, did_you_mean
 from sfm.physics.metadata import FieldMeta
 from sfm.registry import SIMULATORS
 
@@ -62,9 +72,18 @@ class Simulator:
     #: Names in ``params`` that are grid/time settings rather than physical coefficients.
     settings: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, *, strict: bool = True, **values: Any) -> None:
+        """Check and store parameter values.
+
+        Args:
+            strict: Refuse settings the solver cannot resolve accurately (a subclass's resolution checks).
+                ``False`` is for deliberately under-resolved runs such as the coarse-solver baseline: those
+                checks are skipped, while stability limits (the time step obeys CFL) still hold.
+            **values: Parameter values: numbers, or ``[low, high]`` for coefficients drawn per trajectory.
+        """
+        self.strict = bool(strict)
         self.values: dict[str, Any] = {}
-        for key, value in values.items():
+        for key in values:
             if key not in self.params:
                 raise ConfigError(
                     f"{self.name}: unknown parameter {key!r}{did_you_mean(key, self.params)}; "
@@ -82,7 +101,9 @@ class Simulator:
                 raise ConfigError(f"{self.name}: {key} range must be [low, high], got {value!r}")
             a, b = (self._number(key, v) for v in value)
             if not (lo <= a <= b <= hi):
-                raise ConfigError(f"{self.name}: {key} range [{a}, {b}] must lie within [{lo}, {hi}] and low <= high")
+                raise ConfigError(
+                    f"{self.name}: {key} range [{a}, {b}] must lie within [{lo}, {hi}] and low <= high"
+                )
             if p.log and a <= 0:
                 raise ConfigError(f"{self.name}: {key} is drawn log-uniformly, so its range must be positive")
             return (a, b) if a != b else a
@@ -113,9 +134,7 @@ class Simulator:
     @property
     def fixed(self) -> dict[str, float]:
         """Physical coefficients fixed for the whole data set."""
-        return {
-            k: v for k, v in self.values.items() if not isinstance(v, tuple) and k not in self.settings
-        }
+        return {k: v for k, v in self.values.items() if not isinstance(v, tuple) and k not in self.settings}
 
     def draw_coefficients(self, rng: np.random.Generator) -> dict[str, float]:
         """Draw one trajectory's varying coefficients."""
@@ -157,10 +176,206 @@ class Simulator:
         out["seed"] = np.asarray(seeds, dtype=np.int64)
         return out
 
-    def _simulate(self, rngs: list[np.random.Generator], coeffs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _simulate(
+        self, rngs: list[np.random.Generator], coeffs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Draw one initial condition per generator and solve all as a batch; ``coeffs`` holds the varying
         coefficients as ``[n]`` arrays (fixed ones are in ``self.values``)."""
         raise NotImplementedError
+
+    # ---- restarts, invariants and residuals (used by the evaluation harness) -------------------------------
+    def evolve(
+        self,
+        state: dict[str, np.ndarray],
+        coeffs: dict[str, np.ndarray],
+        t_out: np.ndarray,
+        *,
+        strict: bool = True,
+    ) -> dict[str, np.ndarray]:
+        """Advance given fields from ``t = 0`` to each time in ``t_out`` with this simulator's solver.
+
+        Args:
+            state: Each field ``[n, *space]`` on this simulator's grid (its ``nx``, ``length``).
+            coeffs: Per-trajectory coefficients ``{name: [n]}``: every varying one; a fixed one given here
+                overrides the simulator's value.
+            t_out: Output times ``[nt]``, all ``> 0``, non-decreasing.
+            strict: Require the state on this simulator's grid and a finite result. ``False`` accepts any
+                number of grid points (same domain, so the spacing follows the state) and returns a diverged
+                trajectory as NaN/inf rather than raising, so a scored baseline reads NaN instead of aborting.
+
+        Returns:
+            Each field ``[n, nt, *space]`` float64.
+
+        Raises:
+            SfmError: the simulator cannot restart from a given state.
+            DataError: a field is missing, misshapen or non-finite, or (strict) the solve diverged.
+            ConfigError: a coefficient is missing or invalid, or ``t_out`` is not positive and sorted.
+        """
+        if type(self)._evolve is Simulator._evolve:
+            raise SfmError(f"{self.name} cannot restart from a given state")
+        coords = self.coords()
+        grid = tuple(len(coords[a]) for a in ("x", "y", "z") if a in coords)
+        where = "this simulator (pass strict=False to restart on another)" if strict else None
+        arrays = self._checked(state, grid, frames=None, where=where, finite=True)
+        n = next(iter(arrays.values())).shape[0]
+        c = self._trajectory_coefficients(coeffs, n)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging solve is reported below, not warned
+            out = self._evolve(arrays, c, _check_times(self.name, t_out))
+        out = {f: np.asarray(out[f], dtype=np.float64) for f in self.fields}
+        if strict:
+            for f, arr in out.items():
+                bad = ~np.isfinite(arr).reshape(n, -1).all(axis=1)
+                if bad.any():
+                    raise DataError(
+                        f"{self.name}: the solve from the given state diverged (non-finite {f}) for trajectory "
+                        f"{int(np.argmax(bad))}; check the state's values"
+                    )
+        return out
+
+    def _evolve(
+        self, state: dict[str, np.ndarray], coeffs: Coefficients, t_out: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Solve from checked fields (float64) with coefficients ``coeffs[name] -> [n]`` to ``t_out`` (>= 0)."""
+        raise SfmError(f"{self.name} cannot restart from a given state")
+
+    def conserved(
+        self, fields: dict[str, np.ndarray], meta: FieldMeta, coeffs: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The quantities the PDE conserves on its domain, integrated over space for every frame.
+
+        Args:
+            fields: Each field ``[n, T, *space]`` on the grid ``meta`` describes.
+            meta: Grid (spatial coordinates) of the fields.
+            coeffs: Per-trajectory coefficients ``{name: [n]}``; only needed where a quantity depends on a
+                coefficient that varies per trajectory (KdV's Hamiltonian on ``delta``, left out without it).
+
+        Returns:
+            ``{name: [n, T]}``; empty where the PDE conserves nothing (the default).
+        """
+        dens = self.conserved_densities(fields, meta, coeffs)
+        if not dens:
+            return {}
+        cell = float(np.prod([meta.spacing(a) for a in meta.spatial_axes]))
+        axes = tuple(range(2, 2 + meta.ndim))
+        # The rectangle rule is the trapezoid rule on a periodic grid, spectrally accurate for smooth fields.
+        return {k: d.sum(axis=axes) * cell for k, d in dens.items()}
+
+    def conserved_densities(
+        self, fields: dict[str, np.ndarray], meta: FieldMeta, coeffs: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Integrands ``{name: [n, T, *space]}`` of :meth:`conserved` (the harness also integrates their
+        absolute value, the scale a drift is measured against)."""
+        if type(self)._conserved_densities is Simulator._conserved_densities:
+            return {}
+        arrays = self._checked(fields, _grid(meta), frames=1, where="its metadata")
+        n = next(iter(arrays.values())).shape[0]
+        spacing = tuple(meta.spacing(a) for a in meta.spatial_axes)
+        return self._conserved_densities(arrays, spacing, self._trajectory_coefficients(coeffs or {}, n))
+
+    def _conserved_densities(
+        self, fields: dict[str, np.ndarray], spacing: tuple[float, ...], coeffs: Coefficients
+    ) -> dict[str, np.ndarray]:
+        return {}
+
+    def residual(
+        self, fields: dict[str, np.ndarray], meta: FieldMeta, coeffs: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """The PDE's residual on stored frames: second-order central differences in time over interior frames
+        (frame spacing ``meta.dt``), spectral derivatives in space.
+
+        The reference data's residual is small but not zero: the central difference errs by
+        ``dt^2 / 6 u_ttt``, so it falls 4x when the frame spacing halves. Non-finite values propagate.
+
+        Args:
+            fields: Each field ``[n, T, *space]`` (``T >= 3``) on the grid ``meta`` describes.
+            meta: Grid and frame spacing of the fields.
+            coeffs: Per-trajectory coefficients ``{name: [n]}`` (every varying one; fixed ones default to the
+                simulator's values).
+
+        Returns:
+            ``[n, T - 2, *space]`` for frames ``1 .. T-2``.
+
+        Raises:
+            SfmError: the simulator defines no residual (the default).
+        """
+        if type(self)._residual is Simulator._residual:
+            raise SfmError(f"{self.name} defines no PDE residual")
+        arrays = self._checked(fields, _grid(meta), frames=3, where="its metadata")
+        if not (meta.dt or 0.0) > 0:
+            raise DataError(f"{self.name}: the metadata gives no positive frame spacing dt (coords 't')")
+        n = next(iter(arrays.values())).shape[0]
+        spacing = tuple(meta.spacing(a) for a in meta.spatial_axes)
+        return self._residual(arrays, float(meta.dt), spacing, self._trajectory_coefficients(coeffs, n))
+
+    def _residual(
+        self, fields: dict[str, np.ndarray], dt: float, spacing: tuple[float, ...], coeffs: Coefficients
+    ) -> np.ndarray:
+        raise SfmError(f"{self.name} defines no PDE residual")
+
+    def _trajectory_coefficients(self, coeffs: dict[str, Any], n: int) -> Coefficients:
+        """Every physical coefficient as ``[n]`` float64: given ones checked, fixed ones filled in; a varying
+        one that is not given raises when a solver reads it."""
+        physical = [k for k in self.params if k not in self.settings]
+        out = Coefficients(self.name)
+        for key, value in coeffs.items():
+            if key not in physical:
+                raise ConfigError(
+                    f"{self.name}: unknown coefficient {key!r}{did_you_mean(key, physical)}; "
+                    f"coefficients: {', '.join(physical)}"
+                )
+            try:
+                arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{self.name}: coefficient {key} must be a number or [{n}] values"
+                ) from None
+            lo, hi = self.params[key].bounds
+            if not np.all((arr >= lo) & (arr <= hi)):  # NaN fails too
+                raise ConfigError(
+                    f"{self.name}: coefficient {key} has values outside [{lo}, {hi}] or non-finite"
+                )
+            out[key] = arr
+        for key in physical:
+            if key not in out and not isinstance(self.values[key], tuple):
+                out[key] = np.full(n, float(self.values[key]))
+        return out
+
+    def _checked(
+        self,
+        arrays: dict[str, np.ndarray],
+        grid: tuple[int, ...],
+        *,
+        frames: int | None,
+        where: str | None,
+        finite: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Every field of this simulator from ``arrays`` as float64 ``[n, *space]`` (``frames=None``) or
+        ``[n, T >= frames, *space]``; unless ``where`` is None, ``space`` must be ``grid`` (``where`` names it)."""
+        for key in arrays:
+            if key not in self.fields:
+                raise DataError(f"{self.name}: unknown field {key!r}{did_you_mean(key, self.fields)}")
+        lead = 1 if frames is None else 2
+        out: dict[str, np.ndarray] = {}
+        for f in self.fields:
+            if f not in arrays:
+                raise DataError(f"{self.name}: field {f!r} is missing; fields: {', '.join(self.fields)}")
+            arr = np.asarray(arrays[f], dtype=np.float64)
+            n = next(iter(out.values())).shape[0] if out else (arr.shape[0] if arr.ndim else 0)
+            if arr.ndim != lead + len(grid) or arr.shape[0] != n or n == 0 or arr.shape[1] < (frames or 0):
+                want = "[n" + (f", T >= {frames}" if frames else "") + f"] + {len(grid)} spatial axes"
+                raise DataError(
+                    f"{self.name}: field {f!r} must be {want} (same n for all), got {list(arr.shape)}"
+                )
+            if where is not None and arr.shape[lead:] != grid:
+                raise DataError(
+                    f"{self.name}: field {f!r} is on a {list(arr.shape[lead:])} grid, not the {list(grid)} grid of {where}"
+                )
+            if finite and not np.all(np.isfinite(arr)):
+                raise DataError(
+                    f"{self.name}: field {f!r} has {int(np.sum(~np.isfinite(arr)))} non-finite values"
+                )
+            out[f] = arr
+        return out
 
     def coords(self) -> dict[str, list[float]]:
         """Coordinates of the stored grid (``t`` then spatial axes)."""
@@ -197,6 +412,57 @@ class Simulator:
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.values.items())})"
 
 
+class Coefficients(dict):
+    """Per-trajectory coefficients ``{name: [n]}`` handed to a solver; reading a varying coefficient that the
+    caller did not give raises a :class:`ConfigError` naming it (only the quantities that need it fail)."""
+
+    def __init__(self, simulator: str) -> None:
+        super().__init__()
+        self.simulator = simulator
+
+    def __missing__(self, key: str) -> np.ndarray:
+        raise ConfigError(
+            f"{self.simulator}: coefficient {key!r} varies per trajectory; pass its [n] values in coeffs"
+        )
+
+
+def _grid(meta: FieldMeta) -> tuple[int, ...]:
+    return tuple(len(meta.coords[a]) for a in meta.spatial_axes)
+
+
+def _check_times(name: str, t_out: Any) -> np.ndarray:
+    t = np.asarray(t_out, dtype=np.float64)
+    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or t[0] <= 0 or np.any(np.diff(t) < 0):
+        raise ConfigError(
+            f"{name}: t_out must be a non-empty, non-decreasing list of times > 0, got {t_out!r}"
+        )
+    return t
+
+
+def central_time_difference(u: np.ndarray, dt: float) -> np.ndarray:
+    """``(u[:, j+1] - u[:, j-1]) / (2 dt)`` for the interior frames of ``u [n, T, ...]``: ``[n, T-2, ...]``.
+
+    Second order: the error is ``dt^2 / 6 u_ttt``.
+    """
+    return (u[:, 2:] - u[:, :-2]) / (2.0 * dt)
+
+
+def spectral_derivative(u: np.ndarray, dx: float, order: int, axis: int = -1) -> np.ndarray:
+    """``order``-th derivative of periodic samples along ``axis`` (spacing ``dx``), by Fourier multiplication.
+
+    An odd derivative drops the Nyquist mode of an even grid: that mode is a pure cosine on the grid, its
+    derivative a sine that vanishes at every grid point (Trefethen, Spectral Methods in MATLAB, ch. 3).
+    """
+    n = u.shape[axis]
+    k = 2 * np.pi * np.fft.rfftfreq(n, d=dx)
+    symbol = (1j * k) ** order
+    if order % 2 and n % 2 == 0:
+        symbol[-1] = 0.0
+    shape = [1] * u.ndim
+    shape[axis] = symbol.size
+    return np.fft.irfft(np.fft.rfft(u, axis=axis) * symbol.reshape(shape), n=n, axis=axis)
+
+
 def trajectory_seeds(seed: int, start: int, stop: int) -> np.ndarray:
     """Seeds of trajectories ``start..stop-1`` of a data set generated with ``seed``.
 
@@ -208,9 +474,12 @@ def trajectory_seeds(seed: int, start: int, stop: int) -> np.ndarray:
     )
 
 
-def get_simulator(name: str, **values: Any) -> Simulator:
-    """Instantiate the simulator registered as ``name`` with parameter values (numbers or ``[low, high]``)."""
-    return SIMULATORS.get(name)(**values)
+def get_simulator(name: str, *, strict: bool = True, **values: Any) -> Simulator:
+    """Instantiate the simulator registered as ``name`` with parameter values (numbers or ``[low, high]``).
+
+    ``strict=False`` skips resolution refusals (for deliberately coarse runs; see :class:`Simulator`).
+    """
+    return SIMULATORS.get(name)(strict=strict, **values)
 
 
 def register(cls: type[Simulator]) -> type[Simulator]:

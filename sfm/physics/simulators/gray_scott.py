@@ -150,9 +150,9 @@ class GrayScott2D(base.Simulator):
     ) -> dict[str, np.ndarray]:
         nx, ny, length = self.values["nx"], self.values["ny"], self.values["length"]
         u0, v0 = (np.stack(z) for z in zip(*(gaussian_seeds(r, nx, ny, length) for r in rngs)))
-        return self.evolve({"u": u0, "v": v0}, coeffs, np.asarray(self.coords()["t"]))
+        return self._evolve({"u": u0, "v": v0}, coeffs, np.asarray(self.coords()["t"]))
 
-    def evolve(
+    def _evolve(
         self, state: dict[str, np.ndarray], coeffs: dict[str, np.ndarray], t_out: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Continue trajectories from ``state`` (``u``, ``v`` ``[n, nx, ny]``, any grid size) to times

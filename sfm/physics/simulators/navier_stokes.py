@@ -285,9 +285,9 @@ class NavierStokes2D(base.Simulator):
     ) -> dict[str, np.ndarray]:
         nx, ny, length = self.values["nx"], self.values["ny"], self.values["length"]
         w0 = np.stack([vorticity_grf(r, nx, ny, length) for r in rngs])
-        return self.evolve({"w": w0}, coeffs, np.asarray(self.coords()["t"]))
+        return self._evolve({"w": w0}, coeffs, np.asarray(self.coords()["t"]))
 
-    def evolve(
+    def _evolve(
         self, state: dict[str, np.ndarray], coeffs: dict[str, np.ndarray], t_out: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Continue trajectories from ``state["w"] [n, nx, ny]`` (any grid size) to times ``t_out`` after it.
