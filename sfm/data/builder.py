@@ -1,0 +1,271 @@
+"""Write a row source to disk as a field data set: Arrow splits, ``field_meta.json`` and a dataset card.
+
+The layout of ``DIR`` (the contract every reader relies on)::
+
+    DIR/dataset_dict.json, DIR/train/, DIR/validation/, DIR/test/    # datasets.DatasetDict.save_to_disk
+    DIR/field_meta.json                                             # sfm.physics.metadata.FieldMeta
+    DIR/README.md                                                   # dataset card (sfm.data.cards)
+
+How rows travel: each split's rows are cut into chunks (at most ``chunk_size`` rows and ~256 MiB); each
+chunk is read from the source and written to its own Arrow file by a worker (the chunks of all splits share
+one pool of ``num_proc`` processes), then each split's chunk files are concatenated in order, and the
+train split is streamed once more for the normalization statistics before ``save_to_disk`` writes the
+final shards. The chunking never depends on ``num_proc``, and a row depends only on its index, so the
+output is identical for any process count.
+
+Memory: a worker holds one chunk; the statistics pass one chunk; ``save_to_disk`` copies at most ~100 MB
+at a time (``datasets``' row-group size). Peak heap therefore does not grow with the number of rows
+(``bench/data.py`` measures it at N and 10N). Everything is written inside a temporary folder beside ``DIR``
+that is renamed at the end (:func:`sfm.utils.io.atomic_dir`), so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from datasets.arrow_writer import ArrowWriter
+from tqdm.auto import tqdm
+
+from sfm.data.cards import write_card
+from sfm.data.source import SPLITS, Column, RowSource
+from sfm.errors import ConfigError, DataError
+from sfm.physics.metadata import FILENAME, RunningStats
+from sfm.utils.io import atomic_dir
+
+# A chunk is the unit of work and of memory: 256 MiB keeps a 3D CFD trajectory (hundreds of MiB) to one
+# row per chunk while 1D data still moves in chunks of chunk_size rows.
+CHUNK_BYTES = 256 * 2**20
+_ARRAYS = {2: datasets.Array2D, 3: datasets.Array3D, 4: datasets.Array4D, 5: datasets.Array5D}
+
+
+def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
+    """Rows per split (train, validation, test) for ``n`` rows; every split gets at least one row.
+
+    Raises:
+        ConfigError: ``fractions`` is not three positive numbers summing to 1, or ``n < 3``.
+    """
+    f = [float(x) for x in fractions]
+    if len(f) != 3 or min(f) <= 0 or abs(sum(f) - 1) > 1e-6:
+        raise ConfigError(
+            f"split_fractions must be three positive numbers summing to 1, got {list(fractions)}"
+        )
+    if n < 3:
+        raise ConfigError(f"a field data set needs at least 3 trajectories (train/validation/test), got {n}")
+    n_val, n_test = max(1, round(n * f[1])), max(1, round(n * f[2]))
+    while n - n_val - n_test < 1:  # tiny n with large held-out fractions: give rows back to train
+        if n_val >= n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return n - n_val - n_test, n_val, n_test
+
+
+def split_indices(n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
+    """Assign rows ``0..n-1`` to splits by a seeded permutation; each split's indices sorted ascending."""
+    counts = split_counts(n, fractions)
+    perm = np.random.default_rng(seed).permutation(n)
+    bounds = np.cumsum((0, *counts))
+    return {s: np.sort(perm[bounds[i] : bounds[i + 1]]) for i, s in enumerate(SPLITS)}
+
+
+def features_of(columns: dict[str, Column]) -> datasets.Features:
+    """The ``datasets`` features of a row source's columns (fields as fixed-shape ``ArrayND``)."""
+    out = {}
+    for name, col in columns.items():
+        if len(col.shape) >= 2:
+            if len(col.shape) not in _ARRAYS:
+                raise DataError(f"field {name!r} has {len(col.shape)} axes; at most 5 are supported")
+            out[name] = _ARRAYS[len(col.shape)](shape=col.shape, dtype=col.dtype)
+        elif len(col.shape) == 1:
+            out[name] = datasets.List(datasets.Value(col.dtype), length=col.shape[0])
+        else:
+            out[name] = datasets.Value(col.dtype)
+    return datasets.Features(out)
+
+
+def rows_per_chunk(columns: dict[str, Column], chunk_size: int) -> int:
+    """At most ``chunk_size`` rows and about :data:`CHUNK_BYTES` per chunk (at least one row)."""
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    row_bytes = sum(
+        int(np.prod(c.shape)) * np.dtype(c.dtype if c.dtype != "string" else "u1").itemsize
+        for c in columns.values()
+    )
+    return max(1, min(chunk_size, CHUNK_BYTES // max(row_bytes, 1)))
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool) -> Iterator[None]:
+    """Turn the ``datasets`` progress bars on or off for a block, restoring the previous state."""
+    before = datasets.is_progress_bar_enabled()
+    with warnings.catch_warnings():  # HF_DATASETS_DISABLE_PROGRESS_BARS=1 wins, and says so, on enable
+        warnings.simplefilter("ignore")
+        (datasets.enable_progress_bars if enabled else datasets.disable_progress_bars)()
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (datasets.enable_progress_bars if before else datasets.disable_progress_bars)()
+
+
+def build(
+    source: RowSource,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    chunk_size: int = 32,
+    num_proc: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write ``source`` as a field data set in ``out`` (atomically).
+
+    Args:
+        source: Rows and metadata (see :mod:`sfm.data.source`).
+        out: Destination folder; an existing non-empty folder is an error unless ``overwrite``.
+        seed: Seed of the train/validation/test assignment (unused when the source has predefined splits).
+        split_fractions: Fractions of rows in train, validation, test.
+        chunk_size: Most rows read and written at once.
+        num_proc: Worker processes reading (generating) and writing chunks.
+        overwrite: Replace an existing ``out``.
+        progress: Show progress bars.
+
+    Returns:
+        The data set folder.
+    """
+    if num_proc < 1:
+        raise ConfigError(f"num_proc must be >= 1, got {num_proc}")
+    splits = (
+        source.splits if source.splits is not None else split_indices(source.num_rows, seed, split_fractions)
+    )
+    for name in SPLITS:
+        if len(splits.get(name, ())) == 0:
+            raise DataError(f"split {name!r} would be empty ({source.num_rows} trajectories in all)")
+    features = features_of(source.columns)
+    rows = rows_per_chunk(source.columns, chunk_size)
+    with progress_bars(progress), atomic_dir(out, overwrite=overwrite) as tmp:
+        scratch = tmp / ".chunks"
+        scratch.mkdir()
+        files: dict[str, list[Path]] = {}
+        tasks: list[tuple[np.ndarray, Path]] = []  # all splits in one pool, so workers stay busy
+        for name in SPLITS:
+            idx = np.asarray(splits[name], dtype=np.int64)
+            chunks = [idx[i : i + rows] for i in range(0, len(idx), rows)]
+            files[name] = [scratch / f"{name}-{k:06d}.arrow" for k in range(len(chunks))]
+            tasks += zip(chunks, files[name])
+        _write_chunks(source, tasks, features, num_proc, progress)
+        dd = datasets.DatasetDict(
+            {
+                name: datasets.concatenate_datasets([datasets.Dataset.from_file(str(f)) for f in paths])
+                for name, paths in files.items()
+            }
+        )
+        meta = source.meta.replace(
+            stats=train_stats(dd["train"], source.meta.fields, rows, progress),
+            splits={s: len(dd[s]) for s in SPLITS},
+            field_shapes={f: list(source.columns[f].shape) for f in source.meta.fields},
+            extra={**source.meta.extra, **_coefficient_ranges(dd, source.meta.varying)},
+        )
+        dd.save_to_disk(str(tmp))
+        del dd  # release the memory maps of the chunk files before deleting them
+        shutil.rmtree(scratch)
+        meta.save(tmp)
+        write_card(tmp, meta, load_path=str(out))
+        _usual_permissions(tmp)
+    return Path(out)
+
+
+def _usual_permissions(folder: Path) -> None:
+    # mkdtemp/mkstemp (behind atomic_dir and atomic_write_json) create 0700/0600 entries; a data set is
+    # shared like any other output, so give the folder and the metadata the permissions the umask grants.
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    (folder / FILENAME).chmod(0o666 & ~umask)
+
+
+def _write_chunks(
+    source: RowSource,
+    tasks: list[tuple[np.ndarray, Path]],
+    features: datasets.Features,
+    num_proc: int,
+    progress: bool,
+) -> None:
+    """Write each (row indices, file) task, in this process or in a pool of ``num_proc`` workers."""
+    bar = tqdm(total=sum(len(idx) for idx, _ in tasks), desc="writing", unit="traj", disable=not progress)
+    with bar:
+        if num_proc == 1 or len(tasks) == 1:
+            for idx, path in tasks:
+                bar.update(_write_chunk(source, idx, path, features))
+            return
+        pool = ProcessPoolExecutor(min(num_proc, len(tasks)), mp_context=_mp_context())
+        try:
+            futures = [pool.submit(_write_chunk, source, idx, path, features) for idx, path in tasks]
+            for fut in futures:  # in order, so the first failing chunk is the one reported
+                bar.update(fut.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _mp_context() -> Any:
+    # fork starts workers in milliseconds and lets them see every registered simulator (including ones
+    # registered at run time); elsewhere fall back to the platform default.
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
+
+
+def _write_chunk(source: RowSource, indices: np.ndarray, path: Path, features: datasets.Features) -> int:
+    """Read rows ``indices`` from ``source`` and write them to one Arrow file (runs in a worker)."""
+    cols = source.read(indices)
+    missing = set(features) - set(cols)
+    if missing:  # a source that does not deliver its declared columns is a bug, not a user error
+        raise RuntimeError(f"row source {type(source).__name__} did not return columns {sorted(missing)}")
+    with ArrowWriter(features=features, path=str(path)) as writer:
+        writer.write_batch({k: cols[k] for k in features})
+        writer.finalize()
+    return len(indices)
+
+
+def train_stats(train: datasets.Dataset, fields: list[str], rows: int, progress: bool) -> dict[str, dict]:
+    """Normalization statistics of each field over the train split, streamed in chunks of ``rows``."""
+    stats = {f: RunningStats() for f in fields}
+    data = train.select_columns(fields).with_format("numpy")
+    for batch in tqdm(
+        data.iter(batch_size=rows),
+        desc="statistics",
+        unit="chunk",
+        disable=not progress,
+        total=-(-len(train) // rows),
+    ):
+        for f in fields:
+            stats[f].update(batch[f])
+    return {f: s.result() for f, s in stats.items()}
+
+
+def _coefficient_ranges(dd: datasets.DatasetDict, varying: list[str]) -> dict[str, Any]:
+    if not varying:
+        return {}
+    ranges = {}
+    for key in varying:
+        values = np.concatenate([scalar_column(dd[s], key) for s in SPLITS])
+        ranges[key] = [float(values.min()), float(values.max())]
+    return {"varying_ranges": ranges}
+
+
+def scalar_column(ds: datasets.Dataset, name: str) -> np.ndarray:
+    """A scalar column at its stored precision (``datasets``' numpy format would give float64 as float32)."""
+    return ds.select_columns([name]).with_format("arrow")[:][name].to_numpy()

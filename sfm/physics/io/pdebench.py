@@ -1,0 +1,398 @@
+"""PDEBench files (Takamoto et al., NeurIPS 2022 Datasets and Benchmarks) as field data sets.
+
+PDEBench ships two layouts, both read here:
+
+* single-array ``.hdf5``: ``tensor`` ``[N, T, X(, Y)]`` with ``x-coordinate``, ``y-coordinate`` and
+  ``t-coordinate`` (advection, Burgers, 1D reaction-diffusion); Darcy files with ``nu`` ``[N, X, Y]`` (the
+  permeability) and ``tensor`` ``[N, 1, X, Y]`` (the solution); compressible-flow (CFD) files with
+  ``density``, ``pressure``, ``Vx``, ``Vy``, ``Vz`` ``[N, T, X(, Y, Z)]``;
+* per-seed ``.h5``: one group per trajectory, ``0000/data`` ``[T, X(, Y), C]`` with ``0000/grid/x``,
+  ``grid/y``, ``grid/t`` (2D diffusion-reaction, shallow water, diffusion-sorption).
+
+The PDE family and its coefficients come from the file name where PDEBench puts them
+(``1D_Burgers_Sols_Nu0.01.hdf5``, ``ReacDiff_Nu0.5_Rho1.0.hdf5``,
+``2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_128_Train.hdf5``, ...); numeric file attributes (``Nu``,
+``beta``, ``rho``, ``eta``, ``zeta``, ``M``), where present, take precedence. Several files of one family
+with different coefficients become one data set whose differing coefficients are per-trajectory columns.
+
+Time coordinate: PDEBench's generators save ``t-coordinate = arange(T + 1) * dt_save`` beside ``T`` frames,
+frame ``k`` being the state at ``k * dt_save``; the extra last entry is not a frame. A ``t-coordinate`` of
+``T + 1`` entries is therefore cut to its first ``T``; one of ``T`` entries is used as is.
+
+Column names: scalar PDEs give ``u``; Darcy gives ``a`` (permeability, PDEBench's ``nu``) and ``u``, as
+sfm's own Darcy simulator does; CFD keeps PDEBench's names; per-seed channels are named per family
+(``u``/``v`` for 2D diffusion-reaction, ``h`` for shallow water) or by the ``fields`` option.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import yaml
+
+from sfm.data.hdf5 import attr_number, dataset, open_h5, take_rows, text
+from sfm.data.source import FileInfo, FileRows, check_same_grid, merge_coefficients
+from sfm.errors import ConfigError, DataError, did_you_mean
+from sfm.physics.metadata import SPATIAL_AXES, FieldMeta
+from sfm.registry import IMPORTERS
+
+VERSION = "1"
+_NUM = r"([0-9.]+(?:[eE][-+]?[0-9]+)?)"
+_CFD_KEYS = ("density", "pressure", "Vx", "Vy", "Vz")
+# Numeric file attributes PDEBench's merge script writes, and the coefficient each one is.
+_ATTRS = {
+    "Nu": "nu",
+    "nu": "nu",
+    "beta": "beta",
+    "rho": "rho",
+    "Rho": "rho",
+    "eta": "eta",
+    "zeta": "zeta",
+    "M": "M",
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A PDEBench problem: equation, words, boundary conditions, per-seed channel names."""
+
+    equation: str
+    description: str
+    boundary: str = "periodic"
+    channels: tuple[str, ...] = ("u",)
+
+
+FAMILIES: dict[str, Family] = {
+    "advection": Family(
+        "u_t + beta*u_x = 0",
+        "Linear advection of a scalar u at constant speed beta on the periodic interval (0, 1) "
+        "(PDEBench 1D advection, t in [0, 2]).",
+    ),
+    "burgers": Family(
+        "u_t + (u^2/2)_x = (nu/pi)*u_xx",
+        "Viscous Burgers equation for u on the periodic interval (0, 1) (PDEBench 1D Burgers). PDEBench's "
+        "convention: the diffusion coefficient is nu/pi, nu being the 'Nu' of the file name.",
+    ),
+    "diffusion_reaction": Family(
+        "u_t = nu*u_xx + rho*u*(1 - u)",
+        "Diffusion with a logistic (Fisher-KPP) reaction for u on the periodic interval (0, 1) "
+        "(PDEBench 1D reaction-diffusion; nu is the diffusivity, rho the reaction rate).",
+    ),
+    "darcy": Family(
+        "-div(a(x)*grad(u)) = beta",
+        "Steady Darcy flow on the unit square: permeability a(x) (column a, PDEBench's 'nu'), solution u "
+        "(column u, PDEBench's 'tensor'), constant forcing beta, u = 0 on the boundary (PDEBench 2D Darcy).",
+        boundary="dirichlet",
+        channels=("a", "u"),
+    ),
+    "compressible_navier_stokes": Family(
+        "rho_t + div(rho*v) = 0; rho*(v_t + (v.grad)v) = -grad(p) + eta*lap(v) + (zeta + eta/3)*grad(div(v)); "
+        "E_t + div((E + p)*v - v.sigma') = 0",
+        "Compressible Navier-Stokes equations for density rho (column density), velocity v (Vx, Vy, Vz) and "
+        "pressure p (pressure), with shear viscosity eta, bulk viscosity zeta and initial Mach number M "
+        "(PDEBench CFD).",
+        channels=_CFD_KEYS,
+    ),
+    "diffusion_reaction_2d": Family(
+        "u_t = Du*lap(u) + u - u^3 - k - v; v_t = Dv*lap(v) + u - v",
+        "FitzHugh-Nagumo activator u and inhibitor v on the square (-1, 1)^2 with no-flux boundaries "
+        "(PDEBench 2D diffusion-reaction; Du, Dv, k are in the per-seed config kept in extra.config).",
+        boundary="neumann",
+        channels=("u", "v"),
+    ),
+    "shallow_water": Family(
+        "h_t + (h*u)_x + (h*v)_y = 0; (h*u)_t + (h*u^2 + g*h^2/2)_x + (h*u*v)_y = 0; "
+        "(h*v)_t + (h*u*v)_x + (h*v^2 + g*h^2/2)_y = 0",
+        "Shallow-water equations, radial dam break: water height h (PDEBench 2D shallow water; the "
+        "velocities are not stored).",
+        boundary="neumann",
+        channels=("h",),
+    ),
+    "diffusion_sorption": Family(
+        "u_t = D/R(u)*u_xx, R(u) = 1 + (1 - phi)/phi*rho_s*k*n_f*u^(n_f - 1)",
+        "Diffusion with Freundlich sorption (retardation R(u)) of a contaminant u on (0, 1) "
+        "(PDEBench 1D diffusion-sorption).",
+        boundary="dirichlet u=1 at x=0, cauchy at x=1",
+    ),
+}
+
+# (pattern on the file stem, family, coefficient names of the numeric groups in order)
+_NAMES: list[tuple[re.Pattern, str, tuple[str, ...]]] = [
+    (re.compile(rf"1D_Advection_Sols_beta{_NUM}"), "advection", ("beta",)),
+    (re.compile(rf"1D_Burgers_Sols_Nu{_NUM}"), "burgers", ("nu",)),
+    (re.compile(rf"ReacDiff(?:_react)?_Nu{_NUM}_Rho{_NUM}"), "diffusion_reaction", ("nu", "rho")),
+    (re.compile(rf"2D_DarcyFlow_beta{_NUM}(?:_Train|_Test)?"), "darcy", ("beta",)),
+    (
+        re.compile(
+            rf"[123]D_CFD_(?:Rand|Turb|Shock)(?:_M{_NUM})?_Eta{_NUM}_Zeta{_NUM}_(periodic|trans)(?:_\d+)?(?:_Train|_Test)?"
+        ),
+        "compressible_navier_stokes",
+        ("M", "eta", "zeta", "bc"),
+    ),
+    (re.compile(r"2D_diff-react_NA_NA"), "diffusion_reaction_2d", ()),
+    (re.compile(r"2D_rdb_NA_NA"), "shallow_water", ()),
+    (re.compile(r"1D_diff-sorp_NA_NA"), "diffusion_sorption", ()),
+]
+
+
+def parse_name(path: Path) -> tuple[str | None, dict[str, float], str | None]:
+    """Family, coefficients and boundary kind that PDEBench encodes in a file name (None if unknown).
+
+    Example:
+        >>> parse_name(Path("2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_128_Train.hdf5"))
+        ('compressible_navier_stokes', {'M': 0.1, 'eta': 0.01, 'zeta': 0.01}, 'periodic')
+    """
+    stem = path.name.rsplit(".", 1)[0]
+    for pattern, family, names in _NAMES:
+        m = pattern.fullmatch(stem)
+        if m:
+            coeffs, bc = {}, None
+            for name, value in zip(names, m.groups()):
+                if name == "bc":
+                    bc = value
+                elif value is not None:
+                    coeffs[name] = float(value)
+            return family, coeffs, bc
+    return None, {}, None
+
+
+class PDEBenchRows(FileRows):
+    """Rows of one or more PDEBench files (see the module docstring for the layouts)."""
+
+    def read_file(self, info: FileInfo, local: np.ndarray) -> dict[str, np.ndarray]:
+        with open_h5(info.path) as f:
+            if info.extra["layout"] == "seeds":
+                keys = info.extra["keys"]
+                data = np.stack([dataset(f[keys[i]], "data", info.path)[()] for i in local])
+                return {name: data[..., c] for c, name in enumerate(self.meta.fields)}
+            out = {}
+            for name, key in info.extra["keys"].items():
+                arr = take_rows(dataset(f, key, info.path), local)
+                out[name] = arr[:, None] if info.extra["layout"] == "darcy" and key == "nu" else arr
+            return out
+
+    def source_key(self, info: FileInfo, column: str) -> str:
+        if info.extra["layout"] == "seeds":
+            return f"data[..., {self.meta.fields.index(column)}] ({column})"
+        return info.extra["keys"][column]
+
+
+@IMPORTERS.register("pdebench", description="PDEBench .hdf5 (single arrays) and .h5 (per-seed groups) files")
+def open_pdebench(
+    paths: list[Path], *, family: str | None = None, fields: list[str] | None = None, limit: int | None = None
+) -> PDEBenchRows:
+    """Open PDEBench files as one row source.
+
+    Args:
+        paths: Files, or folders whose ``*.hdf5``/``*.h5`` files are all taken.
+        family: The PDE family, for files whose names do not say it (one of :data:`FAMILIES`).
+        fields: Column names for the channels of per-seed ``.h5`` files.
+        limit: Take only the first ``limit`` trajectories of each file.
+
+    Raises:
+        DataError: an unreadable file, an unknown layout, missing keys, coordinates disagreeing with the
+            data, or files of different families or grids.
+        ConfigError: an unknown ``family`` or a bad ``limit``.
+    """
+    if family is not None and family not in FAMILIES:
+        raise ConfigError(
+            f"pdebench: unknown family {family!r}{did_you_mean(family, FAMILIES)}; "
+            f"families: {', '.join(FAMILIES)}"
+        )
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"pdebench: limit must be a positive integer, got {limit!r}")
+    files = _expand(paths)
+    inspected = [_inspect(p, family, fields, limit) for p in files]
+    infos, metas = [i for i, _ in inspected], [m for _, m in inspected]
+    check_same_grid(infos, metas)
+    fixed, varying = merge_coefficients(infos)
+    extra = dict(metas[0].extra, license="cc-by-4.0")
+    meta = metas[0].replace(
+        coefficients=fixed,
+        varying=varying,
+        extra=extra,
+        source={
+            "kind": "importer",
+            "name": "pdebench",
+            "format": "PDEBench",
+            "version": VERSION,
+            "files": [{"name": i.path.name, "trajectories": i.num_rows} for i in infos],
+            "options": {k: v for k, v in {"family": family, "fields": fields, "limit": limit}.items() if v},
+        },
+    )
+    return PDEBenchRows(meta, infos)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted([*p.glob("*.hdf5"), *p.glob("*.h5")])
+            if not found:
+                raise DataError(f"{p}: no .hdf5 or .h5 files in this folder")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
+def _inspect(
+    path: Path, family: str | None, fields: list[str] | None, limit: int | None
+) -> tuple[FileInfo, FieldMeta]:
+    name_family, coeffs, bc = parse_name(path)
+    with open_h5(path) as f:
+        layout = _layout(f, path)
+        fam = family or name_family or ("compressible_navier_stokes" if layout == "cfd" else None)
+        if fam is None:
+            raise DataError(
+                f"{path}: cannot tell the PDE family from the file name (PDEBench names look like "
+                f"1D_Burgers_Sols_Nu0.01.hdf5); pass family=NAME, one of {', '.join(FAMILIES)}"
+            )
+        for attr, coeff in _ATTRS.items():
+            value = attr_number(f, attr)
+            if value is not None:
+                coeffs[coeff] = value
+        if layout == "seeds":
+            n, keys, shapes, coords, extra = _inspect_seeds(f, path, fields or list(FAMILIES[fam].channels))
+        else:
+            n, keys, shapes, coords, extra = _inspect_arrays(f, path, layout)
+    info = FileInfo(
+        path=path, num_rows=min(n, limit or n), coefficients=coeffs, extra={"layout": layout, "keys": keys}
+    )
+    spatial = [a for a in SPATIAL_AXES if a in coords]
+    kind = {"trans": "outgoing (transmissive)"}.get(bc or "", bc) or FAMILIES[fam].boundary
+    meta = FieldMeta(
+        family=fam,
+        equation=FAMILIES[fam].equation,
+        description=FAMILIES[fam].description,
+        fields=list(shapes),
+        coords=coords,
+        boundary_conditions={a: kind for a in spatial},
+        field_shapes=shapes,
+        extra=extra,
+    )
+    return info, meta
+
+
+def _layout(f: h5py.File, path: Path) -> str:
+    keys = list(f.keys())
+    if "tensor" in keys and "nu" in keys:
+        return "darcy"
+    if "tensor" in keys:
+        return "tensor"
+    if "density" in keys:
+        return "cfd"
+    if keys and all(isinstance(f[k], h5py.Group) and "data" in f[k] for k in keys):
+        return "seeds"
+    shown = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
+    raise DataError(
+        f"{path}: not a PDEBench layout (expected 'tensor', CFD fields such as 'density', or per-seed "
+        f"groups like '0000/data'); found keys: {shown or 'none'}"
+    )
+
+
+def _inspect_arrays(f: h5py.File, path: Path, layout: str) -> tuple[int, dict, dict, dict, dict]:
+    if layout == "darcy":
+        keys = {"a": "nu", "u": "tensor"}
+    elif layout == "cfd":
+        keys = {k: k for k in _CFD_KEYS if k in f}
+    else:
+        keys = {"u": "tensor"}
+    main = dataset(f, keys.get("u", "density"), path)
+    if main.ndim < 3:
+        raise DataError(f"{path}: {main.name!r} has shape {main.shape}; expected [N, T, X(, Y, Z)]")
+    n, nt, space = main.shape[0], main.shape[1], tuple(main.shape[2:])
+    shapes = {}
+    for name, key in keys.items():
+        d = dataset(f, key, path)
+        want = (n, *space) if (layout == "darcy" and key == "nu") else (n, nt, *space)
+        if d.shape != want:
+            raise DataError(f"{path}: {key!r} has shape {d.shape}, expected {want} like {main.name!r}")
+        shapes[name] = [nt, *space]
+    coords: dict[str, list[float]] = {}
+    if layout != "darcy":
+        t = _time(f.get("t-coordinate"), nt, path, "t-coordinate")
+        if t is not None:
+            coords["t"] = t
+    for axis, size in zip(SPATIAL_AXES, space):
+        coords[axis] = _axis(dataset(f, f"{axis}-coordinate", path), size, path, f"{axis}-coordinate")
+    extra = {"time_note": _TIME_NOTE} if "t-coordinate" in f and len(f["t-coordinate"]) == nt + 1 else {}
+    return n, keys, shapes, coords, extra
+
+
+_TIME_NOTE = (
+    "PDEBench stores T+1 t-coordinate entries (arange(T+1)*dt_save) for T frames; "
+    "frame k is at t_k = k*dt_save, so the first T entries were kept"
+)
+
+
+def _inspect_seeds(f: h5py.File, path: Path, names: list[str]) -> tuple[int, list, dict, dict, dict]:
+    keys = sorted(k for k in f if isinstance(f[k], h5py.Group))
+    first = f[keys[0]]
+    data = dataset(first, "data", path)
+    shape = data.shape
+    for k in keys[1:]:  # metadata only: cheap even for a thousand groups
+        other = dataset(f[k], "data", path)
+        if other.shape != shape:
+            raise DataError(f"{path}: '{k}/data' has shape {other.shape}, but '{keys[0]}/data' has {shape}")
+    if len(shape) < 3:
+        raise DataError(f"{path}: '{keys[0]}/data' has shape {shape}; expected [T, X(, Y), C]")
+    nt, space, channels = shape[0], tuple(shape[1:-1]), shape[-1]
+    if len(names) != channels:
+        raise DataError(
+            f"{path}: '{keys[0]}/data' has {channels} channel(s) but {len(names)} field name(s) {names}; "
+            f"pass fields=[...] with {channels} name(s)"
+        )
+    grid = first.get("grid")
+    if not isinstance(grid, h5py.Group):
+        raise DataError(f"{path}: missing group '{keys[0]}/grid'")
+    coords: dict[str, list[float]] = {}
+    t = _time(grid.get("t"), nt, path, f"{keys[0]}/grid/t")
+    if t is not None:
+        coords["t"] = t
+    for axis, size in zip(SPATIAL_AXES, space):
+        coords[axis] = _axis(dataset(grid, axis, path), size, path, f"{keys[0]}/grid/{axis}")
+    extra: dict[str, Any] = {}
+    if "config" in first.attrs:
+        try:
+            config = yaml.safe_load(text(first.attrs["config"]))
+        except yaml.YAMLError:
+            config = None
+        if isinstance(config, dict):
+            extra["config"] = config.get("sim", config)
+    return len(keys), keys, {n: [nt, *space] for n in names}, coords, extra
+
+
+def _axis(d: h5py.Dataset, size: int, path: Path, key: str) -> list[float]:
+    values = np.asarray(d[()], dtype=np.float64).reshape(-1)
+    if len(values) != size:
+        raise DataError(
+            f"{path}: {key!r} has {len(values)} entries but the data have {size} points on that axis"
+        )
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"{path}: {key!r} holds NaN or Inf values")
+    return values.tolist()
+
+
+def _time(d: Any, nt: int, path: Path, key: str) -> list[float] | None:
+    if d is None:
+        if nt == 1:
+            return None  # a single frame (steady solution): no time coordinate
+        raise DataError(f"{path}: missing dataset {key!r} (the data have {nt} frames)")
+    values = np.asarray(d[()], dtype=np.float64).reshape(-1)
+    if len(values) == nt + 1:
+        values = values[:nt]  # see _TIME_NOTE
+    return _axis_values(values, nt, path, key)
+
+
+def _axis_values(values: np.ndarray, nt: int, path: Path, key: str) -> list[float]:
+    if len(values) != nt:
+        raise DataError(f"{path}: {key!r} has {len(values)} entries but the data have {nt} frames")
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"{path}: {key!r} holds NaN or Inf values")
+    return values.tolist()
