@@ -50,7 +50,7 @@ from sfm.errors import DataError, SfmError
 from sfm.harness.results import EvalResults, TaskResult
 from sfm.physics.metadata import FieldMeta
 from sfm.utils.io import atomic_write_text, read_json
-from sfm.utils.provenance import fingerprint_dir
+from sfm.utils.provenance import model_fingerprint
 
 TEMPLATE = Path(__file__).with_name("templates") / "model_card.md"
 DEFAULT_LICENSE = "apache-2.0"
@@ -58,7 +58,6 @@ RUN_FILE = "sfm_run.json"
 FIGURES_DIR = "figures"
 # The files sfm.harness.runner fingerprints a run by; results carry that fingerprint, so a card only takes
 # results of exactly these weights.
-MODEL_FILES = ("adapter_model.safetensors", "model*.safetensors", "sfm_encoding.json")
 TASK_TYPES = {
     "forecast": "time-series-forecasting",
     "robustness": "time-series-forecasting",
@@ -109,7 +108,7 @@ def matches(run_dir: str | Path, results: EvalResults, fingerprint: str | None =
     if info.kind != "model":
         return False
     if info.fingerprint:
-        return info.fingerprint == (fingerprint or fingerprint_dir(run_dir, MODEL_FILES))
+        return info.fingerprint == (fingerprint or model_fingerprint(run_dir))
     return info.path is not None and Path(info.path).resolve() == Path(run_dir).resolve()
 
 
@@ -118,7 +117,7 @@ def select_results(
 ) -> tuple[list[EvalResults], list[str]]:
     """The results of this run among ``loaded``, and a note for each one left out."""
     mine, skipped = [], []
-    fp = fingerprint_dir(run_dir, MODEL_FILES)
+    fp = model_fingerprint(run_dir)
     for path, res in loaded:
         if matches(run_dir, res, fp):
             mine.append(res)
@@ -129,7 +128,7 @@ def select_results(
 
 def check_results(run_dir: str | Path, results: Sequence[EvalResults]) -> None:
     """Raise a DataError naming the first result that did not score the weights now in ``run_dir``."""
-    fp = fingerprint_dir(run_dir, MODEL_FILES)
+    fp = model_fingerprint(run_dir)
     for res in results:
         if not matches(run_dir, res, fp):
             raise DataError(

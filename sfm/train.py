@@ -164,6 +164,10 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
                          data_collator=collator)
     trainer.add_callback(JsonlLogger(out / "metrics.jsonl"))
     trainer.add_callback(CheckpointGuard(trainer))
+    if os.environ.get("SFM_FAULT_KILL_AT_STEP"):
+        from sfm.training.trainer import FaultInjector
+
+        trainer.add_callback(FaultInjector(int(os.environ["SFM_FAULT_KILL_AT_STEP"])))
     facts = distributed_facts(trainer)
     banner(f"train on {facts['world_size']} process(es), {facts['distributed_type']}"
            + (f", ZeRO-{facts['zero_stage']}" if facts["zero_stage"] else ""))

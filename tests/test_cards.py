@@ -11,7 +11,6 @@ import yaml
 from huggingface_hub import ModelCard
 
 from sfm.cards import (
-    MODEL_FILES,
     TEMPLATE,
     card_variables,
     model_card,
@@ -25,7 +24,7 @@ from sfm.cli import main
 from sfm.errors import DataError, SfmError
 from sfm.harness.results import EvalResults, MetricValue, ModelInfo, Scores, TaskResult
 from sfm.physics.metadata import FieldMeta
-from sfm.utils.provenance import fingerprint_dir
+from sfm.utils.provenance import model_fingerprint
 
 RECIPE = {
     "data": {
@@ -183,7 +182,7 @@ def make_results(run, *, date="2026-11-30T00:00:00+00:00", nrmse=0.8):
         kind="model",
         path=str(run),
         base_model="tiny-llama",
-        fingerprint=fingerprint_dir(run, MODEL_FILES),
+        fingerprint=model_fingerprint(run),
     )
     return EvalResults(
         model=info,

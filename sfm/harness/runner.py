@@ -19,7 +19,7 @@ from sfm.harness.results import EvalResults, ModelInfo, TaskResult
 from sfm.harness.tasks import EvalTask, load_task
 from sfm.registry import METRICS
 from sfm.utils.io import atomic_write_text
-from sfm.utils.provenance import fingerprint_dir, git_hash, now_iso
+from sfm.utils.provenance import fingerprint_dir, git_hash, model_fingerprint, now_iso
 
 BASELINE_PREFIX = "baseline:"
 N_EXAMPLE_FIELDS = 4  # example predictions kept per task for plots
@@ -72,7 +72,7 @@ def _load(model: str) -> tuple[Any, ModelInfo]:
     info = ModelInfo(
         name=Path(model).resolve().name if Path(model).name in ("model", "") else Path(model).name,
         kind="model", path=str(model), base_model=rec.get("base_model"),
-        fingerprint=fingerprint_dir(model, ("adapter_model.safetensors", "model*.safetensors", "sfm_encoding.json")),
+        fingerprint=model_fingerprint(model),
         encoding=rec.get("encoding", {}),
     )
     if Path(model).name == "model":

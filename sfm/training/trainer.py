@@ -85,6 +85,23 @@ class CheckpointGuard(TrainerCallback):
             )
 
 
+class FaultInjector(TrainerCallback):
+    """Kills the process with SIGKILL right after step ``SFM_FAULT_KILL_AT_STEP`` (crash-recovery tests).
+
+    Only installed when that environment variable is set; a real SIGKILL, so nothing gets to clean up.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 def trained_adapter_state(model: Any, trainer: Trainer | None = None) -> dict[str, torch.Tensor] | None:
     """The adapter tensors in memory (gathered under ZeRO-3), or None for a model without adapters."""
     try:

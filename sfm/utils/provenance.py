@@ -49,3 +49,14 @@ def fingerprint_dir(path: str | Path, patterns: tuple[str, ...] = ("*.safetensor
     path = Path(path)
     files = sorted({f for pat in patterns for f in path.rglob(pat) if f.is_file()})
     return fingerprint_files(files)
+
+
+#: The files that identify a trained run's weights and encoding (top level and the tiny base, never checkpoints).
+MODEL_FILES = ("adapter_model.safetensors", "model*.safetensors", "sfm_encoding.json", "base/model*.safetensors")
+
+
+def model_fingerprint(run_dir: str | Path) -> str:
+    """Fingerprint of a run folder's weights and encoding (checkpoints excluded, so rotating them is harmless)."""
+    run_dir = Path(run_dir)
+    files = sorted({f for pat in MODEL_FILES for f in run_dir.glob(pat) if f.is_file()})
+    return fingerprint_files(files)
