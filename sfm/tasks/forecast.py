@@ -47,16 +47,19 @@ class Forecast:
     name = "forecast"
 
     def __post_init__(self) -> None:
-        for key in ("context_frames", "horizon", "time_stride", "space_stride"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1")
+        for key in ("context_frames", "horizon", "time_stride", "space_stride", "windows_per_trajectory"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"forecast: {key} must be >= 1, got {value}")
 
     # ---- data ---------------------------------------------------------------------------------------------
     def trajectory(self, row: dict[str, Any], meta: FieldMeta) -> np.ndarray:
         """A row's fields subsampled as ``[T', C, *space']`` (the grid the model sees)."""
-        traj = as_channels(row, meta.fields)
         if meta.steady:
-            raise DataError(f"forecast needs a time-dependent data set; {meta.family} is steady")
+            raise DataError(
+                f"forecast needs a time-dependent data set; {meta.family} is steady (no 't' coordinate)"
+            )
+        traj = as_channels(row, meta.fields)
         sl = (slice(None, None, self.time_stride), slice(None)) + (slice(None, None, self.space_stride),) * (
             traj.ndim - 2
         )
@@ -105,13 +108,22 @@ class Forecast:
 
     def completion(self, target: np.ndarray, scales: np.ndarray, sci: ScienceTokenizer) -> list[int]:
         """Completion ids for target frames ``[m, C, *space]`` (ends with EOS)."""
-        return sci.to_global(sci.codec.encode_frames(target, scales)).tolist() + [sci.eos_id]
+        return [*sci.to_global(sci.codec.encode_frames(target, scales)).tolist(), sci.eos_id]
 
     def encode(
-        self, traj: np.ndarray, start: int, meta: FieldMeta, coefficients: dict[str, float], sci: ScienceTokenizer
+        self,
+        traj: np.ndarray,
+        start: int,
+        meta: FieldMeta,
+        coefficients: dict[str, float],
+        sci: ScienceTokenizer,
     ) -> Encoded:
         """One training example: the window starting at ``start`` of a subsampled trajectory."""
         k, m = self.context_frames, self.horizon
+        if not 0 <= start <= traj.shape[0] - k - m:
+            raise DataError(
+                f"forecast: window start {start} out of range for {traj.shape[0]} frames (k={k}, m={m})"
+            )
         prompt, scales = self.prompt(traj[start : start + k], meta, coefficients, sci)
         completion = self.completion(traj[start + k : start + k + m], scales, sci)
         return Encoded(prompt, completion, {"start": int(start), "scales": scales.tolist()})
@@ -128,13 +140,19 @@ class Forecast:
         """The plain text this task writes for a row (to train a tiny backbone's tokenizer)."""
         return [self.prompt_text(meta, self.coefficients(row, meta))]
 
-    def completion_length(self, space_shape: tuple[int, ...], sci: ScienceTokenizer, horizon: int | None = None) -> int:
+    def completion_length(
+        self, space_shape: tuple[int, ...], sci: ScienceTokenizer, horizon: int | None = None
+    ) -> int:
         """Tokens in a completion of ``horizon`` frames, EOS included."""
         return (horizon or self.horizon) * sci.codec.frame_length(space_shape) + 1
 
     def parse(
-        self, completion: list[int] | np.ndarray, space_shape: tuple[int, ...], scales: np.ndarray,
-        sci: ScienceTokenizer, horizon: int | None = None,
+        self,
+        completion: list[int] | np.ndarray,
+        space_shape: tuple[int, ...],
+        scales: np.ndarray,
+        sci: ScienceTokenizer,
+        horizon: int | None = None,
     ) -> DecodedFrames:
         """Decode a generated completion into ``[m, C, *space]`` frames and a validity mask."""
         ids = np.asarray(completion, dtype=np.int64)
@@ -143,7 +161,9 @@ class Forecast:
             ids = ids[: eos[0]]
         return sci.codec.decode_frames(sci.to_local(ids), horizon or self.horizon, space_shape, scales)
 
-    def allowed_tokens(self, space_shape: tuple[int, ...], sci: ScienceTokenizer, horizon: int | None = None) -> list[np.ndarray]:
+    def allowed_tokens(
+        self, space_shape: tuple[int, ...], sci: ScienceTokenizer, horizon: int | None = None
+    ) -> list[np.ndarray]:
         """Backbone ids allowed at each completion position (structure forced, values free), EOS last."""
         local = sci.codec.token_classes(horizon or self.horizon, space_shape)
         return [sci.to_global(a) for a in local] + [np.array([sci.eos_id])]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sfm.errors import DataError, SfmError
 from sfm.tokenize.numbers import NumberEncoding, encoding_from_config
 
 FRAME = "<|frame|>"
@@ -81,15 +82,16 @@ class FieldCodec:
     # ---- encoding -----------------------------------------------------------------------------------------
     def scales(self, frames: np.ndarray) -> np.ndarray:
         """Per-field scales ``[C]`` of a block ``[T, C, *space]`` (ones for absolute encodings)."""
-        frames = np.asarray(frames, dtype=np.float64)
-        per_field = np.moveaxis(frames, 1, 0).reshape(frames.shape[1], -1)
-        return self.encoding.scales(per_field)
+        frames = self._check_block(frames)
+        return np.concatenate(
+            [self.encoding.scales(frames[:, c].reshape(1, -1)) for c in range(frames.shape[1])]
+        )
 
     def encode_header(self, scales: np.ndarray) -> np.ndarray:
         """``<|scale|>`` and each field's scale; empty for absolute encodings."""
         if not self.encoding.header_width:
             return np.zeros(0, dtype=np.int64)
-        body = self.encoding._encode_scale(np.asarray(scales, dtype=np.float64)).reshape(-1)
+        body = self.encoding._encode_scale(self._check_scales(scales)).reshape(-1)
         return np.concatenate([[self.scale_id], body]).astype(np.int64)
 
     def decode_header(self, ids: np.ndarray) -> np.ndarray:
@@ -97,7 +99,7 @@ class FieldCodec:
         w = self.encoding.header_width
         if not w:
             return np.ones(self.n_fields)
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if ids.size != 1 + w * self.n_fields or ids[0] != self.scale_id:
             return np.full(self.n_fields, np.nan)
         return self.encoding._decode_scale(ids[1:].reshape(self.n_fields, w))
@@ -113,72 +115,151 @@ class FieldCodec:
         return 1 + self.n_fields * per_field + (self.n_fields if self.n_fields > 1 else 0)
 
     def encode_frames(self, frames: np.ndarray, scales: np.ndarray) -> np.ndarray:
-        """Encode a block ``[T, C, *space]`` with per-field ``scales`` (no header) -> flat ids."""
-        frames = np.asarray(frames, dtype=np.float64)
-        T, C = frames.shape[:2]
-        flat = np.moveaxis(frames, 1, 0).reshape(C, -1)  # each field's T*space values, time-major
-        enc = self.encoding
-        values = enc._encode_values(_finite(flat), np.asarray(scales, dtype=np.float64))  # [C, T*S, w]
-        values = values.reshape(C, T, -1)  # [C, T, S*w]
-        parts = [values.transpose(1, 0, 2)]  # [T, C, S*w]
-        if C > 1:
-            parts.insert(0, np.full((T, C, 1), self.field_id))
-        body = np.concatenate(parts, axis=2).reshape(T, -1)
-        return np.concatenate([np.full((T, 1), self.frame_id), body], axis=1).reshape(-1).astype(np.int64)
+        """Encode a block ``[T, C, *space]`` with per-field ``scales`` (no header) -> flat ids.
+
+        Raises:
+            DataError: NaN/Inf values or a channel count other than the codec's.
+            SfmError: scales that are not ``C`` positive finite numbers.
+        """
+        frames = self._check_block(frames)
+        out = np.empty(frames.shape[0] * self.frame_length(frames.shape[2:]), dtype=np.int64)
+        self._frames_into(frames, self._check_scales(scales), out)
+        return out
 
     def encode_block(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Header plus frames of a self-contained block; returns ``(ids, scales)``."""
         scales = self.scales(frames)
-        return np.concatenate([self.encode_header(scales), self.encode_frames(frames, scales)]), scales
+        header = self.encode_header(scales)
+        out = np.empty(header.size + frames.shape[0] * self.frame_length(frames.shape[2:]), dtype=np.int64)
+        out[: header.size] = header
+        self._frames_into(frames, scales, out[header.size :])
+        return out, scales
+
+    def _frames_into(self, frames: np.ndarray, scales: np.ndarray, out: np.ndarray) -> None:
+        """Write the frames' ids into the flat ``out`` (one pass per field, no concatenation copies)."""
+        T, C = frames.shape[:2]
+        marked = int(C > 1)
+        layout = out.reshape(T, -1)
+        layout[:, 0] = self.frame_id
+        fields = layout[:, 1:].reshape(T, C, -1)  # [T, C, marker + S*w]
+        if marked:
+            fields[:, :, 0] = self.field_id
+        for c in range(C):  # each field's T*S values, time-major, with its own scale
+            ids = self.encoding._encode_chunked(frames[:, c].reshape(1, -1), scales[c : c + 1])
+            fields[:, c, marked:] = ids.reshape(T, -1)
+
+    def _check_block(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.ndim < 2 or frames.shape[1] != self.n_fields:
+            raise DataError(
+                f"expected frames [T, C={self.n_fields} ({', '.join(self.fields)}), *space], got shape {frames.shape}"
+            )
+        if frames.size and not (np.isfinite(frames.min()) and np.isfinite(frames.max())):
+            raise DataError("field values contain NaN or Inf; clean the data set before encoding")
+        return frames
+
+    def _check_scales(self, scales: np.ndarray) -> np.ndarray:
+        s = np.asarray(scales, dtype=np.float64).reshape(-1)
+        if s.size != self.n_fields or not np.all(np.isfinite(s) & (s > 0)):
+            raise SfmError(f"scales must be {self.n_fields} positive finite numbers (one per field), got {s}")
+        return s
 
     # ---- decoding -----------------------------------------------------------------------------------------
     def decode_frames(
         self, ids: np.ndarray, n_frames: int, space_shape: tuple[int, ...], scales: np.ndarray
     ) -> DecodedFrames:
-        """Decode up to ``n_frames`` frames from (possibly malformed) ids.
+        """Decode up to ``n_frames`` frames from (possibly malformed) ids; never raises on bad ids.
 
         Frames are delimited by ``<|frame|>``; anything before the first marker is ignored, and frames beyond
-        ``n_frames`` are dropped. A frame/field with the wrong number of value tokens, a foreign token or a
-        malformed value group is invalid (NaN values, ``valid`` False).
+        ``n_frames`` are dropped. A frame/field with the wrong number of value tokens, a foreign token, a
+        missing field marker or a malformed value group is invalid (NaN values, ``valid`` False); the other
+        fields of the frame still decode.
+
+        Raises:
+            SfmError: ``scales`` does not hold one number per field (a caller's mistake, not the model's).
         """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-        C = self.n_fields
-        S = int(np.prod(space_shape))
-        w = self.encoding.width
-        values = np.full((n_frames, C, S), np.nan)
-        valid = np.zeros((n_frames, C), dtype=bool)
-        starts = np.flatnonzero(ids == self.frame_id)
-        bounds = list(starts) + [ids.size]
-        for t in range(min(n_frames, len(starts))):
-            seg = ids[bounds[t] + 1 : bounds[t + 1]]
-            for c, chunk in enumerate(self._split_fields(seg, C)):
-                if chunk is None or chunk.size != S * w:
-                    continue
-                v = self.encoding._decode_values(chunk.reshape(1, S, w), scales[c : c + 1].astype(np.float64))[0]
-                values[t, c] = v
-                valid[t, c] = bool(np.all(np.isfinite(v)))
+        scales = np.asarray(scales, dtype=np.float64).reshape(-1)  # NaN (a malformed header) masks a field
+        C, S = self.n_fields, int(np.prod(space_shape))
+        if scales.size != C:
+            raise SfmError(f"decode_frames: need {C} scales (one per field), got {scales.size}")
+        fast = self._decode_well_formed(ids, n_frames, S, scales)
+        if fast is not None:
+            values, valid = fast
+        else:
+            values, valid = self._decode_any(ids, n_frames, S, scales)
         values[~valid] = np.nan
         return DecodedFrames(values.reshape(n_frames, C, *space_shape), valid)
 
-    def _split_fields(self, seg: np.ndarray, C: int) -> list[np.ndarray | None]:
-        if C == 1:
-            return [seg]
+    def _decode_well_formed(
+        self, ids: np.ndarray, n_frames: int, S: int, scales: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """One vectorized pass when every marker is where it belongs (the usual case); else None."""
+        C, w = self.n_fields, self.encoding.width
+        marked = int(C > 1)
+        L = S * w + marked  # tokens per field, its marker included
+        n = n_frames * (1 + C * L)
+        head = ids[:n]
+        if head.size != n or (ids.size > n and ids[n] != self.frame_id):
+            return None
+        frames = head.reshape(n_frames, 1 + C * L)
+        if np.count_nonzero(head == self.frame_id) != n_frames or not np.all(frames[:, 0] == self.frame_id):
+            return None
+        body = frames[:, 1:].reshape(n_frames, C, L)
+        if C > 1 and (
+            np.count_nonzero(head == self.field_id) != n_frames * C
+            or not np.all(body[..., 0] == self.field_id)
+        ):
+            return None
+        groups = body[..., marked:].transpose(1, 0, 2).reshape(C, n_frames * S, w)
+        values = self.encoding._decode_chunked(groups, scales).reshape(C, n_frames, S).transpose(1, 0, 2)
+        return np.ascontiguousarray(values), np.isfinite(values).all(axis=2)
+
+    def _decode_any(
+        self, ids: np.ndarray, n_frames: int, S: int, scales: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frame by frame, field by field: the tolerant path for malformed output."""
+        C, w = self.n_fields, self.encoding.width
+        values = np.full((n_frames, C, S), np.nan)
+        valid = np.zeros((n_frames, C), dtype=bool)
+        starts = np.flatnonzero(ids == self.frame_id)[: n_frames + 1]
+        bounds = [*starts.tolist(), ids.size]
+        for t in range(min(n_frames, starts.size)):
+            seg = ids[bounds[t] + 1 : bounds[t + 1]]
+            for c, chunk in self._fields_of(seg, S * w):
+                v = self.encoding._decode_values(chunk.reshape(1, S, w), scales[c : c + 1])[0]
+                values[t, c] = v
+                valid[t, c] = bool(np.all(np.isfinite(v)))
+        return values, valid
+
+    def _fields_of(self, seg: np.ndarray, L: int) -> list[tuple[int, np.ndarray]]:
+        """The (field index, value ids) of the well-delimited fields of one frame's tokens.
+
+        The tokens are cut at ``<|field|>`` markers. Each piece spans as many fields as it holds ``L``-token
+        runs: a piece that lost the marker of the field after it covers two fields, of which only the first
+        (marked) one is kept, so a missing marker masks just its own field and the later fields stay aligned.
+        """
+        if self.n_fields == 1:
+            return [(0, seg)] if seg.size == L else []
         marks = np.flatnonzero(seg == self.field_id)
-        if marks.size != C or marks[0] != 0:
-            # misplaced markers: keep the fields we can delimit, mask the rest
-            out: list[np.ndarray | None] = [None] * C
-            if marks.size and marks[0] == 0:
-                ends = list(marks[1:]) + [seg.size]
-                for c in range(min(C, marks.size)):
-                    out[c] = seg[marks[c] + 1 : ends[c]]
-            return out
-        ends = list(marks[1:]) + [seg.size]
-        return [seg[marks[c] + 1 : ends[c]] for c in range(C)]
+        pieces = [(False, seg[: marks[0]] if marks.size else seg)]
+        ends = [*marks[1:].tolist(), seg.size]
+        pieces += [(True, seg[m + 1 : e]) for m, e in zip(marks.tolist(), ends)]
+        out, c = [], 0
+        for marked, piece in pieces:
+            if not marked and piece.size == 0:
+                continue
+            span = round(piece.size / L)
+            if marked:
+                span = max(span, 1)  # a marker always opens a field
+            if marked and c < self.n_fields and piece.size == span * L:
+                out.append((c, piece[:L]))
+            c += span
+        return out
 
     def token_classes(self, n_frames: int, space_shape: tuple[int, ...]) -> list[np.ndarray]:
         """For constrained generation: the allowed local ids at each position of an ``n_frames`` block."""
-        enc = self.encoding
-        allowed_per_slot = enc.slot_tokens()
+        allowed_per_slot = self.encoding.slot_tokens()
         S = int(np.prod(space_shape))
         frame: list[np.ndarray] = [np.array([self.frame_id])]
         for _ in range(self.n_fields):
@@ -186,11 +267,3 @@ class FieldCodec:
                 frame.append(np.array([self.field_id]))
             frame.extend(allowed_per_slot * S)
         return frame * n_frames
-
-
-def _finite(x: np.ndarray) -> np.ndarray:
-    if not np.all(np.isfinite(x)):
-        from sfm.errors import DataError
-
-        raise DataError("field values contain NaN or Inf; clean the data set before encoding")
-    return x

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import sfm
-from sfm.errors import ConfigError, DataError
+from sfm.errors import ConfigError, DataError, SfmError
 from sfm.tokenize.fields import FieldCodec
 
 CONFIG_FILE = "sfm_encoding.json"
@@ -30,7 +30,9 @@ class ScienceTokenizer:
     Build with :meth:`extend` (adds tokens) or :meth:`load` (from a saved folder).
     """
 
-    def __init__(self, tokenizer: Any, codec: FieldCodec, local_to_global: np.ndarray, new_ids: list[int]) -> None:
+    def __init__(
+        self, tokenizer: Any, codec: FieldCodec, local_to_global: np.ndarray, new_ids: list[int]
+    ) -> None:
         self.tokenizer = tokenizer
         self.codec = codec
         self.local_to_global = np.asarray(local_to_global, dtype=np.int64)
@@ -45,19 +47,24 @@ class ScienceTokenizer:
         """Add the codec's tokens to ``tokenizer`` (in place) and return the pair.
 
         Added tokens are plain (non-special) tokens with ``normalized=False``, so SentencePiece and byte-level
-        tokenizers alike keep them verbatim. Tokens the vocabulary already has are reused.
+        tokenizers alike keep them verbatim. Tokens the vocabulary already has are reused, and so are the
+        single characters of a native encoding (``digits``); a character the backbone has no token of is
+        added like any other.
+
+        Raises:
+            ConfigError: a codec token still has no id after adding it.
         """
         from tokenizers import AddedToken
 
         native = set() if codec.encoding.adds_tokens else set(codec.encoding.tokens)
-        vocab = tokenizer.get_vocab()
-        missing = [t for t in codec.tokens if t not in native and t not in vocab]
+        found = {t: _token_id(tokenizer, t, native=t in native) for t in codec.tokens}
+        missing = [t for t in codec.tokens if found[t] is None]
         if missing:
             tokenizer.add_tokens([AddedToken(t, normalized=False, single_word=False) for t in missing])
         if tokenizer.pad_token is None:
             # Causal LMs often lack a pad token; the EOS token pads (masked out of the loss and attention).
             tokenizer.pad_token = tokenizer.eos_token
-        mapping = np.array([_token_id(tokenizer, t, native=t in native) for t in codec.tokens], dtype=np.int64)
+        mapping = _mapping(tokenizer, codec)
         new_ids = [int(i) for i in tokenizer.convert_tokens_to_ids(missing)] if missing else []
         return cls(tokenizer, codec, mapping, new_ids)
 
@@ -73,8 +80,12 @@ class ScienceTokenizer:
         cfg = json.loads(cfg_path.read_text())
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
         codec = FieldCodec.from_config(cfg["codec"])
-        native = set() if codec.encoding.adds_tokens else set(codec.encoding.tokens)
-        mapping = np.array([_token_id(tokenizer, t, native=t in native) for t in codec.tokens], dtype=np.int64)
+        if len(tokenizer) != cfg.get("vocab_size", len(tokenizer)):
+            raise DataError(
+                f"{folder}: the tokenizer has {len(tokenizer)} tokens but {CONFIG_FILE} was saved with "
+                f"{cfg['vocab_size']}; the two files do not belong together"
+            )
+        mapping = _mapping(tokenizer, codec)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return cls(tokenizer, codec, mapping, cfg.get("new_token_ids", []))
@@ -93,8 +104,17 @@ class ScienceTokenizer:
 
     # ---- ids ----------------------------------------------------------------------------------------------
     def to_global(self, local: np.ndarray) -> np.ndarray:
-        """Local codec ids -> backbone ids."""
-        return self.local_to_global[np.asarray(local, dtype=np.int64)]
+        """Local codec ids -> backbone ids.
+
+        Raises:
+            SfmError: an id outside the codec (``-1`` from :meth:`to_local` included), rather than wrapping.
+        """
+        local = np.asarray(local, dtype=np.int64)
+        if local.size and (local.min() < 0 or local.max() >= self.local_to_global.size):
+            raise SfmError(
+                f"local ids must lie in [0, {self.local_to_global.size}), got {local.min()}..{local.max()}"
+            )
+        return self.local_to_global[local]
 
     def to_local(self, ids: np.ndarray) -> np.ndarray:
         """Backbone ids -> local codec ids; ids outside the codec map to -1 (decoded as invalid)."""
@@ -122,10 +142,10 @@ class ScienceTokenizer:
         return len(self.tokenizer)
 
 
-def _token_id(tokenizer: Any, token: str, *, native: bool) -> int:
-    """The backbone id of ``token``; for native characters fall back to tokenizing the bare character."""
-    tid = tokenizer.convert_tokens_to_ids(token)
+def _token_id(tokenizer: Any, token: str, *, native: bool) -> int | None:
+    """The backbone id of ``token``, or None; for native characters also the id of the bare character."""
     unk = tokenizer.unk_token_id
+    tid = tokenizer.convert_tokens_to_ids(token)
     if tid is not None and (unk is None or tid != unk or token == tokenizer.unk_token):
         return int(tid)
     if native:
@@ -133,18 +153,45 @@ def _token_id(tokenizer: Any, token: str, *, native: bool) -> int:
         # SentencePiece may prefix a word-boundary piece ("▁", "3"): take the character's own piece.
         if len(ids) == 2 and tokenizer.convert_ids_to_tokens(ids[0]) in ("▁", "Ġ", " "):
             ids = ids[1:]
-        if len(ids) == 1:
+        if len(ids) == 1 and ids[0] != unk:
             return int(ids[0])
-    raise ConfigError(f"the backbone tokenizer has no single token for {token!r}; use an encoding that adds tokens")
+    return None
+
+
+def _mapping(tokenizer: Any, codec: FieldCodec) -> np.ndarray:
+    """Local -> backbone ids of every codec token (after any were added)."""
+    native = set() if codec.encoding.adds_tokens else set(codec.encoding.tokens)
+    ids = [_token_id(tokenizer, t, native=t in native) for t in codec.tokens]
+    lost = [t for t, i in zip(codec.tokens, ids) if i is None]
+    if lost:
+        raise ConfigError(
+            f"the backbone tokenizer has no single token for {lost[:5]}; use an encoding that adds tokens"
+        )
+    if len(set(ids)) != len(ids):
+        raise ConfigError("two codec tokens map to the same backbone token; use an encoding that adds tokens")
+    return np.array(ids, dtype=np.int64)
+
+
+def _embedding_weights(model: Any) -> list[Any]:
+    """The input embedding and output head weights, in that order, once each (tied models share one)."""
+    out: list[Any] = []
+    for emb in (model.get_input_embeddings(), model.get_output_embeddings()):
+        if emb is not None and all(emb.weight is not w for w in out):
+            out.append(emb.weight)
+    return out
 
 
 def resize_embeddings(model: Any, sci: ScienceTokenizer, *, init: str = "mean") -> None:
     """Resize ``model``'s embeddings to the tokenizer and initialize the rows of the added tokens.
 
-    ``init="mean"``: each new row is drawn from a normal with the mean and covariance of the existing rows
-    (Hewitt 2021; transformers' ``mean_resizing``), so new tokens start where the model expects a token to be.
-    ``init="ordinal"`` additionally places ordered number tokens (bins) along one random direction in order of
-    their value, so neighbouring bins start close and the model begins with a sense of magnitude.
+    ``init="mean"``: new rows start at the mean of the existing rows (Hewitt 2021; transformers'
+    ``mean_resizing`` draws them from a normal around the mean with 1e-9 times the rows' covariance), so new
+    tokens start where the model expects a token to be. Added tokens whose ids fall inside an embedding that
+    is larger than the extended tokenizer (T5 pads its vocabulary to 32128 rows) get the mean of the other
+    rows instead of the unused rows they inherit; a model built for the extended tokenizer (a tiny backbone,
+    as many rows as tokens) keeps its own initialization. ``init="ordinal"`` additionally places ordered number tokens (bins) along one
+    random direction (seeded) in order of their value, so neighbouring bins start close and the model begins
+    with a sense of magnitude.
     """
     if init not in ("mean", "ordinal"):
         raise ConfigError(f"embedding init must be 'mean' or 'ordinal', got {init!r}")
@@ -153,14 +200,22 @@ def resize_embeddings(model: Any, sci: ScienceTokenizer, *, init: str = "mean") 
     old = model.get_input_embeddings().weight.shape[0]
     if len(sci) > old:
         model.resize_token_embeddings(len(sci), mean_resizing=True)
+    inside = [i for i in sci.new_token_ids if i < old] if old > len(sci) else []
+    keep = torch.ones(old, dtype=torch.bool)
+    keep[inside] = False
+    weights = _embedding_weights(model)
+    with torch.no_grad():
+        for w in weights:
+            if inside:
+                w[inside] = w[:old][keep].mean(dim=0)
     if init == "ordinal" and sci.codec.encoding.name == "bins":
         enc = sci.codec.encoding
         ids = torch.as_tensor(sci.local_to_global[: enc.n_bins])  # type: ignore[attr-defined]
         pos = torch.as_tensor(np.linspace(-1.0, 1.0, enc.n_bins), dtype=torch.float32)  # type: ignore[attr-defined]
         gen = torch.Generator().manual_seed(0)
-        for emb in {model.get_input_embeddings(), model.get_output_embeddings()} - {None}:
-            w = emb.weight
-            with torch.no_grad():
+        with torch.no_grad():
+            for w in weights:
                 direction = torch.randn(w.shape[1], generator=gen)
-                direction *= w[:old].norm(dim=1).mean() / direction.norm()
-                w[ids] = w[:old].mean(dim=0) + pos[:, None].to(w.dtype) * direction.to(w.dtype)
+                direction *= w[:old][keep].norm(dim=1).mean() / direction.norm()
+                mean = w[:old][keep].mean(dim=0)
+                w[ids] = (mean + pos[:, None] * direction).to(w.dtype)
