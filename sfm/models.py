@@ -66,8 +66,8 @@ class TinyBackbone:
             params["decoder_start_token_id"] = special_ids["pad_token_id"]  # T5 starts decoding from pad
         try:
             config = cfg_cls(**params)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{self.config_class}: {exc}") from None
+        except Exception as exc:  # transformers' strict-dataclass validation raises its own types
+            raise ConfigError(f"model.tiny: {self.config_class}: {' '.join(str(exc).split())}") from None
         unknown = [k for k in overrides if not hasattr(config, k)]
         if unknown:
             raise ConfigError(f"tiny backbone: unknown config key(s) {unknown} for {self.config_class}")
