@@ -38,6 +38,8 @@ class DataSection:
         task_options: Options of the task format (checked against it).
         encoding: Number encoding (``bins``, ``sme``, ``digits``).
         encoding_options: Options of the encoding (e.g. ``n_bins``).
+        train_trajectories: Use only the first N training trajectories (data-size studies: every N sees a
+            prefix of the same ordered split, so larger N nests smaller N).
         max_train_samples: Cap on training examples (after windowing), for quick runs.
         max_eval_samples: Cap on validation examples.
         max_length: Examples longer than this many tokens are an error (never silently cut: a truncated
@@ -55,6 +57,7 @@ class DataSection:
     task_options: dict[str, Any] = field(default_factory=dict)
     encoding: str = field(default="bins", metadata={"registry": ENCODINGS})
     encoding_options: dict[str, Any] = field(default_factory=dict)
+    train_trajectories: int | None = None
     max_train_samples: int | None = None
     max_eval_samples: int | None = 256
     max_length: int = 4096
@@ -63,6 +66,8 @@ class DataSection:
     def __post_init__(self) -> None:
         if self.path is None and self.simulator is None:
             raise ValueError("set data.path (an existing data set) or data.simulator (to generate one)")
+        if self.train_trajectories is not None and self.train_trajectories < 1:
+            raise ValueError("train_trajectories must be >= 1")
         if self.num_samples < 3:
             raise ValueError("num_samples must be >= 3 (train, validation and test need one each)")
 

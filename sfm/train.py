@@ -102,7 +102,13 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     corpus = ex.corpus_for_tokenizer(fieldset.split("train"), meta, task) if m.name_or_path else []
     sci = setup.make_tokenizer(m.name_or_path, codec, corpus, vocab_size=m.tokenizer_vocab_size,
                                revision=m.revision, trust_remote_code=m.trust_remote_code)
-    train_ds = ex.build_examples(fieldset.split("train"), meta, task, sci, seed=d.seed,
+    train_split = fieldset.split("train")
+    if d.train_trajectories is not None:
+        if d.train_trajectories > len(train_split):
+            raise SfmError(f"data.train_trajectories={d.train_trajectories}, but the train split has only "
+                           f"{len(train_split)} trajectories")
+        train_split = train_split.select(range(d.train_trajectories))
+    train_ds = ex.build_examples(train_split, meta, task, sci, seed=d.seed,
                                  max_samples=d.max_train_samples, max_length=d.max_length, num_proc=d.num_proc)
     eval_ds = None
     if t.eval_steps:
@@ -203,7 +209,7 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
             "base_model": m.name_or_path,
             "tiny_base": setup.is_tiny(m.name_or_path),
             "data": {"path": str(path), "family": meta.family, "fields": meta.fields,
-                     "num_train_trajectories": len(fieldset.split("train")),
+                     "num_train_trajectories": len(train_split),
                      "num_train_examples": len(train_ds)},
             "task": {"name": d.task, "options": d.task_options},
             "encoding": codec.config(),

@@ -115,8 +115,11 @@ class Burgers(Simulator):
         # The advective limit CFL / (U_MAX * k_cut) is 1.9e-3 on the default grid and binds below dt_max,
         # so finer grids get smaller steps automatically.
         "dt_max": Param(1e-2, bounds=(1e-8, 1.0), doc="largest time step (also kept <= the CFL limit)"),
+        # Zero-mean sine data decays like exp(-nu (2 pi k)^2 t): high wave numbers vanish within t ~ 1 at
+        # nu ~ 0.05. k_max = 2 keeps the low modes that steepen into shocks, which decay only like 1/t.
+        "k_max": Param(4, bounds=(1, 64), integer=True, doc="largest wave number of the initial sine waves"),
     }
-    settings = ("nx", "nt", "t_end", "length", "dt_max")
+    settings = ("nx", "nt", "t_end", "length", "dt_max", "k_max")
 
     def __init__(self, *, strict: bool = True, **values: object) -> None:
         super().__init__(strict=strict, **values)
@@ -143,7 +146,7 @@ class Burgers(Simulator):
     ) -> dict[str, np.ndarray]:
         v = self.values
         x = periodic_grid(v["nx"], v["length"])
-        u0 = np.stack([sine_waves_1d(r, x, v["length"]) for r in rngs])
+        u0 = np.stack([sine_waves_1d(r, x, v["length"], k_max=v["k_max"]) for r in rngs])
         nu = coeffs.get("nu", v["nu"])
         t = np.linspace(0.0, v["t_end"], v["nt"])
         return {"u": solve_burgers(u0, nu, v["length"], t, self.time_step())}
