@@ -77,10 +77,10 @@ class Registry(Generic[T]):
         self.get(name)
         return self._meta[name]
 
-    def names(self) -> list[str]:
-        """All registered names, sorted."""
+    def names(self, *, private: bool = False) -> list[str]:
+        """Registered names, sorted; names starting with ``_`` (test fixtures) only when ``private``."""
         self._load()
-        return sorted(self._entries)
+        return sorted(n for n in self._entries if private or not n.startswith("_"))
 
     def items(self) -> Iterator[tuple[str, T]]:
         """(name, entry) pairs, sorted by name."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import shutil
 import sys
 import warnings
@@ -40,7 +39,7 @@ from tqdm.auto import tqdm
 from sfm.data.cards import write_card
 from sfm.data.source import SPLITS, Column, RowSource
 from sfm.errors import ConfigError, DataError
-from sfm.physics.metadata import FILENAME, RunningStats
+from sfm.physics.metadata import RunningStats
 from sfm.utils.io import atomic_dir
 
 # A chunk is the unit of work and of memory: 256 MiB keeps a 3D CFD trajectory (hundreds of MiB) to one
@@ -184,17 +183,7 @@ def build(
         shutil.rmtree(scratch)
         meta.save(tmp)
         write_card(tmp, meta, load_path=str(out))
-        _usual_permissions(tmp)
     return Path(out)
-
-
-def _usual_permissions(folder: Path) -> None:
-    # mkdtemp/mkstemp (behind atomic_dir and atomic_write_json) create 0700/0600 entries; a data set is
-    # shared like any other output, so give the folder and the metadata the permissions the umask grants.
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    (folder / FILENAME).chmod(0o666 & ~umask)
 
 
 def _write_chunks(

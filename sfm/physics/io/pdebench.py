@@ -19,6 +19,11 @@ Time coordinate: PDEBench's generators save ``t-coordinate = arange(T + 1) * dt_
 frame ``k`` being the state at ``k * dt_save``; the extra last entry is not a frame. A ``t-coordinate`` of
 ``T + 1`` entries is therefore cut to its first ``T``; one of ``T`` entries is used as is.
 
+Coefficients of families sfm also simulates follow the simulator's convention, so a family means one
+equation with one set of coefficients whether generated or imported: PDEBench writes Burgers' viscous term
+as ``(Nu/pi) u_xx`` where sfm writes ``nu u_xx``, so ``nu = Nu/pi`` is stored; its reaction-diffusion
+``Nu`` is sfm's diffusivity ``D``. The file values stay in ``extra.pdebench_coefficients``.
+
 Column names: scalar PDEs give ``u``; Darcy gives ``a`` (permeability, PDEBench's ``nu``) and ``u``, as
 sfm's own Darcy simulator does; CFD keeps PDEBench's names; per-seed channels are named per family
 (``u``/``v`` for 2D diffusion-reaction, ``h`` for shallow water) or by the ``fields`` option.
@@ -65,26 +70,32 @@ class Family:
     description: str
     boundary: str = "periodic"
     channels: tuple[str, ...] = ("u",)
+    #: (PDEBench name, sfm name, factor): how a PDEBench coefficient becomes the one of sfm's simulator of
+    #: the same family, so a family means one equation with one set of coefficients in every data set.
+    convert: tuple[tuple[str, str, float], ...] = ()
 
 
 FAMILIES: dict[str, Family] = {
     "advection": Family(
-        "u_t + beta*u_x = 0",
+        "u_t + beta*u_x = 0",  # the equation strings of families sfm simulates are the simulators' own
         "Linear advection of a scalar u at constant speed beta on the periodic interval (0, 1) "
         "(PDEBench 1D advection, t in [0, 2]).",
     ),
     "burgers": Family(
-        "u_t + (u^2/2)_x = (nu/pi)*u_xx",
-        "Viscous Burgers equation for u on the periodic interval (0, 1) (PDEBench 1D Burgers). PDEBench's "
-        "convention: the diffusion coefficient is nu/pi, nu being the 'Nu' of the file name.",
+        "u_t + u*u_x = nu*u_xx",
+        "Viscous Burgers equation for u on the periodic interval (0, 1) (PDEBench 1D Burgers). nu is the "
+        "viscosity itself, as in sfm's burgers simulator: PDEBench writes the viscous term (Nu/pi) u_xx, so "
+        "the 'Nu' of a file name was divided by pi (extra.pdebench_coefficients keeps the originals).",
+        convert=(("nu", "nu", 1 / np.pi),),
     ),
     "diffusion_reaction": Family(
-        "u_t = nu*u_xx + rho*u*(1 - u)",
+        "u_t = D*u_xx + rho*u*(1 - u)",
         "Diffusion with a logistic (Fisher-KPP) reaction for u on the periodic interval (0, 1) "
-        "(PDEBench 1D reaction-diffusion; nu is the diffusivity, rho the reaction rate).",
+        "(PDEBench 1D reaction-diffusion). D is the diffusivity (PDEBench's 'Nu'), rho the reaction rate.",
+        convert=(("nu", "D", 1.0),),
     ),
     "darcy": Family(
-        "-div(a(x)*grad(u)) = beta",
+        "-(a*u_x)_x - (a*u_y)_y = beta, u = 0 on the boundary",
         "Steady Darcy flow on the unit square: permeability a(x) (column a, PDEBench's 'nu'), solution u "
         "(column u, PDEBench's 'tensor'), constant forcing beta, u = 0 on the boundary (PDEBench 2D Darcy).",
         boundary="dirichlet",
@@ -212,6 +223,10 @@ def open_pdebench(
     check_same_grid(infos, metas)
     fixed, varying = merge_coefficients(infos)
     extra = dict(metas[0].extra, license="cc-by-4.0")
+    if "pdebench_coefficients" in extra:  # one entry per file, as PDEBench named them
+        extra["pdebench_coefficients"] = {
+            k: v for m in metas for k, v in m.extra["pdebench_coefficients"].items()
+        }
     meta = metas[0].replace(
         coefficients=fixed,
         varying=varying,
@@ -261,6 +276,11 @@ def _inspect(
             n, keys, shapes, coords, extra = _inspect_seeds(f, path, fields or list(FAMILIES[fam].channels))
         else:
             n, keys, shapes, coords, extra = _inspect_arrays(f, path, layout)
+    if FAMILIES[fam].convert:
+        extra["pdebench_coefficients"] = {path.name: dict(coeffs)}
+        for old, new, factor in FAMILIES[fam].convert:
+            if old in coeffs:
+                coeffs[new] = coeffs.pop(old) * factor
     info = FileInfo(
         path=path, num_rows=min(n, limit or n), coefficients=coeffs, extra={"layout": layout, "keys": keys}
     )

@@ -44,7 +44,7 @@ def test_two_burgers_files_make_one_dataset_with_a_nu_column(tmp_path):
     out = import_dataset("pdebench", [a, b], tmp_path / "ds", seed=1, progress=False)
     ds = load_field_dataset(out)
     m = ds.meta
-    assert m.family == "burgers" and m.equation == "u_t + (u^2/2)_x = (nu/pi)*u_xx"
+    assert m.family == "burgers" and m.equation == "u_t + u*u_x = nu*u_xx"
     assert m.fields == ["u"] and m.field_shapes == {"u": [4, 8]} and m.varying == ["nu"]
     assert m.splits == {"train": 8, "validation": 1, "test": 1}
     np.testing.assert_allclose(m.coords["t"], np.arange(4) * 0.05, rtol=1e-6)  # T+1 entries cut to T
@@ -52,12 +52,14 @@ def test_two_burgers_files_make_one_dataset_with_a_nu_column(tmp_path):
     assert m.boundary_conditions == {"x": "periodic"} and "time_note" in m.extra
     u, nu = rows(ds, "u"), rows(ds, "nu")
     assert len(u) == 10
-    for path, offset, value in ((a, 0.0, 0.01), (b, 1000.0, 0.1)):
+    # PDEBench's viscous term is (Nu/pi) u_xx: the stored nu is the viscosity itself, Nu/pi
+    assert m.extra["pdebench_coefficients"] == {a.name: {"nu": 0.01}, b.name: {"nu": 0.1}}
+    for path, offset, value in ((a, 0.0, 0.01 / np.pi), (b, 1000.0, 0.1 / np.pi)):
         with h5py.File(path) as f:
             tensor = f["tensor"][()]
         for i in range(5):
             np.testing.assert_array_equal(u[(path.name, i)], tensor[i])
-            assert nu[(path.name, i)] == value
+            assert nu[(path.name, i)] == pytest.approx(value, rel=1e-15)
             assert u[(path.name, i)][0, 0] == offset + 100 * i  # the row really is trajectory i
     train = ds.arrays("train", "u")
     for key, value in field_stats(train).items():
@@ -69,7 +71,7 @@ def test_t_coordinate_of_T_entries_and_limit(tmp_path):
     p = write_burgers(tmp_path, 0.02, n=6, t_extra=False)
     ds = load_field_dataset(import_dataset("pdebench", [p], tmp_path / "ds", limit=4, progress=False))
     assert sum(ds.meta.splits.values()) == 4 and "time_note" not in ds.meta.extra
-    assert ds.meta.coefficients == {"nu": 0.02} and ds.meta.varying == []
+    assert ds.meta.coefficients == {"nu": pytest.approx(0.02 / np.pi, rel=1e-15)} and ds.meta.varying == []
     assert sorted(rows(ds, "u")) == [(p.name, i) for i in range(4)]
 
 
@@ -182,7 +184,8 @@ def test_file_attributes_take_precedence_over_the_name(tmp_path):
     with h5py.File(p, "a") as f:
         f.attrs["Nu"] = 0.05
     ds = load_field_dataset(import_dataset("pdebench", [p], tmp_path / "ds", progress=False))
-    assert ds.meta.coefficients == {"nu": 0.05}
+    assert ds.meta.coefficients == {"nu": pytest.approx(0.05 / np.pi, rel=1e-15)}
+    assert ds.meta.extra["pdebench_coefficients"] == {p.name: {"nu": 0.05}}
 
 
 def _corrupt(kind: str, folder: Path) -> Path:
@@ -251,3 +254,40 @@ def test_inconsistent_inputs_and_options(tmp_path):
         import_dataset("pdebench", [renamed], tmp_path / "ds", family="burgers", progress=False)
     )
     assert ds.meta.family == "burgers" and ds.meta.source["options"] == {"family": "burgers"}
+
+
+def test_families_sfm_simulates_mean_the_same_equation():
+    """An imported family and the simulator of the same name agree on equation and coefficient names."""
+    from sfm.physics.io.pdebench import FAMILIES, parse_name
+    from sfm.physics.simulators.base import get_simulator
+    from sfm.registry import SIMULATORS
+
+    examples = {
+        "advection": "1D_Advection_Sols_beta0.4.hdf5",
+        "burgers": "1D_Burgers_Sols_Nu0.01.hdf5",
+        "diffusion_reaction": "ReacDiff_Nu0.5_Rho1.0.hdf5",
+        "darcy": "2D_DarcyFlow_beta1.0_Train.hdf5",
+    }
+    shared = [f for f in examples if f in SIMULATORS]
+    if not shared:
+        pytest.skip("no matching simulators registered")
+    for family in shared:
+        sim = get_simulator(family)
+        assert FAMILIES[family].equation == sim.equation, family
+        _, coeffs, _ = parse_name(Path(examples[family]))
+        rename = {old: new for old, new, _ in FAMILIES[family].convert}
+        renamed = {rename.get(k, k) for k in coeffs}
+        assert renamed <= set(sim.params), (family, renamed)
+        if family == "darcy":
+            assert list(FAMILIES[family].channels) == list(sim.fields)
+
+
+def test_reaction_diffusion_nu_is_sfms_D(tmp_path):
+    path = tmp_path / "ReacDiff_Nu0.5_Rho2.0.hdf5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = np.full((3, 2, 4), 0.5, np.float32)
+        f["x-coordinate"] = np.linspace(0, 1, 4)
+        f["t-coordinate"] = np.array([0.0, 0.5, 1.0])
+    ds = load_field_dataset(import_dataset("pdebench", [path], tmp_path / "ds", progress=False))
+    assert ds.meta.coefficients == {"D": 0.5, "rho": 2.0}
+    assert ds.meta.equation == "u_t = D*u_xx + rho*u*(1 - u)"
