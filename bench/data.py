@@ -1,4 +1,3 @@
-# ruff: noqa: E402
 """Data benchmarks: simulator throughput, process scaling, memory flatness, Burgers vs. scipy at equal accuracy.
 
     python bench/data.py            # the full run (a few minutes on 2 CPU cores)
@@ -19,14 +18,6 @@ Prints, measured in this run:
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# bench/ holds scripts, not modules, yet Python puts a script's folder first on sys.path: a sibling named
-# like a standard module (bench/tokenize.py) would shadow it. Drop the folder before importing anything
-# else (hence the file-wide E402 exemption above).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import itertools
