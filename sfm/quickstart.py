@@ -78,7 +78,8 @@ def run_quickstart(
     os.environ["SFM_HOME"] = str(out)
     args = list(overrides or []) + ["--training.output_dir", str(out / "model")]
     if max_steps is not None:
-        args += ["--training.max_steps", str(max_steps)]
+        # log about ten points of the loss curve whatever the length
+        args += ["--training.max_steps", str(max_steps), "--training.logging_steps", str(max(1, max_steps // 10))]
     if num_samples is not None:
         args += ["--data.num_samples", str(num_samples)]
     recipe = load_recipe(shipped_recipe(RECIPE), args)
@@ -115,10 +116,11 @@ def _retarget(task: str, recipe: Any, out: Path) -> str:
     data = config.to_dict(t)
     data["data"].update(num_samples=recipe.data.num_samples, params=recipe.data.params, seed=recipe.data.seed,
                         simulator=recipe.data.simulator)
-    data.pop("task")
-    path = out / "tasks" / f"{task.replace('/', '__')}.yaml"
+    data["task"] = f"{t.task}-n{recipe.data.num_samples}"  # not the registered task: other data
+    data["description"] = f"{t.description} (quickstart data: {recipe.data.num_samples} trajectories)"
+    path = out / "tasks" / f"{data['task'].replace('/', '__')}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     import yaml
 
-    path.write_text(yaml.safe_dump({"task": path.stem, **data}, sort_keys=False))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     return str(path)

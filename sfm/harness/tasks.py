@@ -100,6 +100,22 @@ class EvalTask:
             raise ValueError("a robustness task needs noise_levels")
         if self.data.path is None and self.data.simulator is None and self.family in ("forecast", "robustness", "consistency", "pde_identification"):
             raise ValueError("set data.path or data.simulator")
+        _check_baselines(self.family, self.baselines)
+
+
+def _baseline_family(name: str) -> str:
+    return str(BASELINES.meta(name).get("family", "forecast"))
+
+
+def _check_baselines(family: str, baselines: list[str]) -> None:
+    """Each baseline predicts one kind of answer (frames, a PDE name, a formula): it must suit the task."""
+    kind = "forecast" if family in ("forecast", "robustness", "consistency") else family
+    for b in baselines:
+        if _baseline_family(b) != kind:
+            fitting = [n for n in BASELINES.names() if _baseline_family(n) == kind]
+            raise ValueError(
+                f"baseline {b!r} is for {_baseline_family(b)} tasks; a {family} task takes: {', '.join(fitting)}"
+            )
 
 
 def task_dirs() -> list[Path]:
@@ -146,10 +162,12 @@ def load_task(name_or_path: str) -> EvalTask:
         EVAL_TASKS.get(name)  # unknown name -> did-you-mean
     data = _raw(name, files)
     declared = data.get("task", name)
-    if declared != name and not path.is_file():
+    if path.suffix == ".yaml" and path.is_file():
+        name = str(declared)  # a file outside the task folders names itself
+    elif declared != name:
         raise ConfigError(f"{files[name]}: 'task: {declared}' does not match its file name ({name})")
     data["task"] = name
-    return config.from_dict(EvalTask, data, where=str(files[name]))
+    return config.from_dict(EvalTask, data, where=str(path if path.is_file() else files[name]))
 
 
 def _description(path: Path) -> str:
@@ -162,3 +180,8 @@ def _description(path: Path) -> str:
 # The registry entry of a task is its YAML path; load_task() builds the checked EvalTask from it.
 for _name, _path in _scan().items():
     EVAL_TASKS.register(_name, description=_description(_path))(_path)
+
+
+# The pde_identification and symbolic_regression runners register their own baselines (majority, constant,
+# linear_regression) in BASELINES; importing them here lets task files that name those baselines validate.
+from sfm.harness import identification, symbolic  # noqa: E402, F401

@@ -1,0 +1,83 @@
+"""The quickstart end to end at reduced size: data -> LoRA fine-tune -> eval vs baselines -> leaderboard -> card,
+and its outputs are right: the loss fell, the results hold finite metrics for the model and the baseline, the
+card parses with huggingface_hub and its eval results equal the results JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from huggingface_hub import ModelCard
+
+from sfm.cli import main
+from sfm.harness.results import EvalResults
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory, monkeypatch_module):
+    out = tmp_path_factory.mktemp("qs") / "run"
+    monkeypatch_module.setenv("OMP_NUM_THREADS", "1")
+    code = main(["quickstart", "--out", str(out), "--max-steps", "12", "--num-samples", "10", "--limit", "4",
+                 "--no-progress"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+def test_layout(quickstart):
+    out = quickstart
+    for rel in ("model/adapter_model.safetensors", "model/README.md", "model/sfm_run.json",
+                "results/results.json", "leaderboard/leaderboard.md", "leaderboard/leaderboard.html",
+                "leaderboard/leaderboard.csv"):
+        assert (out / rel).is_file(), rel
+    assert any((out / "data").iterdir())
+
+
+def test_loss_fell(quickstart):
+    record = json.loads((quickstart / "model" / "sfm_run.json").read_text())
+    losses = record["train"]["loss_history"]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+
+
+def test_results_finite_for_model_and_baseline(quickstart):
+    results = EvalResults.load(quickstart / "results" / "results.json")
+    assert results.tasks
+    for task in results.tasks.values():
+        m = task.primary_metric
+        assert task.model is not None and math.isfinite(task.model.metrics[m].value)
+        assert math.isfinite(task.baselines["persistence"].metrics[m].value)
+        assert 0.0 <= task.validity <= 1.0 and task.n_examples > 0
+
+
+def test_card_eval_results_equal_results_json(quickstart):
+    card = ModelCard.load(quickstart / "model" / "README.md")
+    results = json.loads((quickstart / "results" / "results.json").read_text())
+    entries = card.data.eval_results
+    assert entries
+    seen = 0
+    for e in entries:
+        task = results["tasks"][e.dataset_type]
+        if e.metric_type == "validity":
+            assert e.metric_value == pytest.approx(task["validity"], rel=1e-12)
+            continue
+        if e.metric_config:  # a time window's value
+            value = task["model"]["windows"][e.metric_config][e.metric_type]["value"]
+        else:
+            value = task["model"]["metrics"][e.metric_type]["value"]
+        assert e.metric_value == pytest.approx(value, rel=1e-12)
+        seen += 1
+    assert seen >= len(results["tasks"])
+
+
+def test_leaderboard_ranks_model_and_persistence(quickstart):
+    text = (quickstart / "leaderboard" / "leaderboard.md").read_text()
+    assert "persistence" in text and "model" in text
