@@ -10,7 +10,7 @@ The pipeline has four stages, each usable alone:
 
 __version__ = "0.1.0"
 
-from sfm.errors import SfmError  # noqa: E402
-from sfm.registry import Registry  # noqa: E402
+from sfm.errors import SfmError
+from sfm.registry import Registry
 
 __all__ = ["Registry", "SfmError", "__version__"]

@@ -51,7 +51,7 @@ _Loader.add_implicit_resolver(
 
 def yaml_load(text: str) -> Any:
     """Parse YAML text safely (no Python objects), with YAML 1.2 floats."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    return yaml.load(text, Loader=_Loader)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

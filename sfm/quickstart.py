@@ -76,7 +76,7 @@ def run_quickstart(
     out.mkdir(parents=True, exist_ok=True)
     # Data paths in the recipe and eval tasks resolve against SFM_HOME: keep everything inside ``out``.
     os.environ["SFM_HOME"] = str(out)
-    args = list(overrides or []) + ["--training.output_dir", str(out / "model")]
+    args = [*list(overrides or []), "--training.output_dir", str(out / "model")]
     if max_steps is not None:
         # log about ten points of the loss curve whatever the length
         args += ["--training.max_steps", str(max_steps), "--training.logging_steps", str(max(1, max_steps // 10))]

@@ -35,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
     print("  outputs:")
     print(f"    model + card   {r.model_dir}  (README.md is the model card)")
     print(f"    results        {r.results_path}")
-    for kind, path in r.leaderboard.items():
+    for path in r.leaderboard.values():
         print(f"    leaderboard    {path}")
     return 0

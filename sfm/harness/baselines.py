@@ -125,7 +125,7 @@ def _fourier_resample(u: np.ndarray, n_new: int, axis: int) -> np.ndarray:
     spec = np.moveaxis(np.fft.rfft(u, axis=axis), axis, -1)
     m = min(n_old, n_new)
     keep = m // 2 + 1
-    new = np.zeros(spec.shape[:-1] + (n_new // 2 + 1,), dtype=complex)
+    new = np.zeros((*spec.shape[:-1], n_new // 2 + 1), dtype=complex)
     new[..., :keep] = spec[..., :keep]
     if m % 2 == 0:  # mode m/2 is the Nyquist mode of the coarser grid, where only its cosine part exists
         if n_new > n_old:

@@ -106,11 +106,11 @@ def test_recipe_batch_error_is_one_line(tmp_path):
 
 
 def test_non_finite_loss_stops_with_step_and_batch(tmp_path):
-    from sfm.training.collators import CausalCollator
-    from sfm.training.trainer import NonFiniteLossError, SfmTrainer
     from transformers import TrainingArguments
 
     from sfm.registry import BACKBONES
+    from sfm.training.collators import CausalCollator
+    from sfm.training.trainer import NonFiniteLossError, SfmTrainer
 
     model = BACKBONES.get("tiny-llama").build(40)
     with torch.no_grad():
