@@ -140,7 +140,7 @@ def add_noise(contexts: np.ndarray, level: float, seed: int) -> np.ndarray:
     if level == 0:
         return contexts
     rng = np.random.default_rng(seed)
-    axes = (1,) + tuple(range(3, contexts.ndim))
+    axes = (1, *tuple(range(3, contexts.ndim)))
     std = contexts.std(axis=axes, keepdims=True)
     return contexts + level * std * rng.standard_normal(contexts.shape)
 
@@ -152,7 +152,8 @@ def metric_values(metric: str, pred: np.ndarray, target: np.ndarray) -> np.ndarr
     return np.stack([np.asarray(fn(pred[:, :, c], target[:, :, c])) for c in range(pred.shape[2])], axis=-1)
 
 
-def _value(metric: str, vals: np.ndarray, n_boot: int, seed: int) -> MetricValue:
+def metric_value(metric: str, vals: np.ndarray, n_boot: int, seed: int) -> MetricValue:
+    """The reported number of per-sample values ``vals`` of ``metric``, with its bootstrap interval."""
     v = aggregate(metric, vals)
     lo, hi = bootstrap_ci(metric, vals, n_resamples=n_boot, seed=seed) if n_boot else (None, None)
     return MetricValue(_finite(v), _finite(lo), _finite(hi), int(vals.shape[0]))
@@ -169,13 +170,13 @@ def score(pred: np.ndarray, target: np.ndarray, metrics: list[str], windows: dic
     out = Scores()
     F = pred.shape[1]
     for metric in metrics:
-        out.metrics[metric] = _value(metric, metric_values(metric, pred, target), n_boot, seed)
+        out.metrics[metric] = metric_value(metric, metric_values(metric, pred, target), n_boot, seed)
     for name, (a, b) in windows.items():
         b = min(b, F)
         if a >= b:
             continue
         out.windows[name] = {
-            m: _value(m, metric_values(m, pred[:, a:b], target[:, a:b]), n_boot, seed) for m in metrics
+            m: metric_value(m, metric_values(m, pred[:, a:b], target[:, a:b]), n_boot, seed) for m in metrics
         }
     if curve_metric:
         out.curves[curve_metric] = [
@@ -196,5 +197,5 @@ def keep_valid(rollouts: dict[str, Rollout], model_key: str | None) -> np.ndarra
 
 __all__ = [
     "ForecastSet", "Rollout", "add_noise", "baseline_rollout", "build_forecast_set", "keep_valid",
-    "metric_values", "model_rollout", "persistence", "score",
+    "metric_value", "metric_values", "model_rollout", "persistence", "score",
 ]

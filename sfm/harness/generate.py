@@ -36,7 +36,7 @@ class ScheduleProcessor(LogitsProcessor):
         keys: dict[bytes, int] = {}
         masks: list[torch.Tensor] = []
         self.position_class: list[int] = []
-        for ids in allowed + [np.array([eos_id])]:
+        for ids in [*allowed, np.array([eos_id])]:
             key = np.sort(np.asarray(ids, dtype=np.int64)).tobytes()
             if key not in keys:
                 mask = torch.full((vocab_size,), float("-inf"))
@@ -154,4 +154,28 @@ def generate(
             results[int(i)] = gen[r].tolist()
     for i in range(len(prompts)):
         out.append(results[i])
+    return out
+
+
+def generate_sharded(loaded: LoadedModel, prompts: list[list[int]], *, state: Any = None,
+                     **kwargs: Any) -> list[list[int]]:
+    """:func:`generate` with the prompts split across processes (``accelerate launch``), gathered everywhere.
+
+    Args:
+        loaded: The model.
+        prompts: Prompt ids.
+        state: An ``accelerate.PartialState`` (None or one process: plain :func:`generate`).
+        **kwargs: As :func:`generate` (``max_new_tokens``, ``allowed``, ``batch_size``).
+    """
+    if state is None or state.num_processes == 1:
+        return generate(loaded, prompts, **kwargs)
+    from accelerate.utils import gather_object
+
+    with state.split_between_processes(list(range(len(prompts)))) as mine:
+        part = generate(loaded, [prompts[i] for i in mine], **kwargs) if mine else []
+        pieces = gather_object([(list(mine), part)])
+    out: list[list[int]] = [[] for _ in prompts]
+    for idx, outs in pieces:
+        for i, o in zip(idx, outs):
+            out[i] = o
     return out

@@ -16,7 +16,7 @@ import sfm
 from sfm.errors import ConfigError
 from sfm.harness import forecast as fc
 from sfm.harness.results import EvalResults, ModelInfo, TaskResult
-from sfm.harness.tasks import EvalTask, load_task
+from sfm.harness.tasks import EvalData, EvalTask, load_task
 from sfm.registry import METRICS
 from sfm.utils.io import atomic_write_text
 from sfm.utils.provenance import fingerprint_dir, git_hash, model_fingerprint, now_iso
@@ -80,14 +80,18 @@ def _load(model: str) -> tuple[Any, ModelInfo]:
     return loaded, info
 
 
-def _data(task: EvalTask) -> Any:
+def load_eval_data(d: EvalData) -> Any:
+    """The field data set an :class:`EvalData` names, generated (and cached) first if needed."""
     from sfm.data import load_field_dataset
     from sfm.training.examples import ensure_dataset, resolve_data_path
 
-    d = task.data
     path = resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
     ensure_dataset(path, d.simulator, d.params, d.num_samples, d.seed, progress=False)
     return load_field_dataset(path)
+
+
+def _data(task: EvalTask) -> Any:
+    return load_eval_data(task.data)
 
 
 def run_task(task: EvalTask, loaded: Any, *, limit: int | None, batch_size: int, seed: int,

@@ -82,6 +82,51 @@ def build_examples(
     return examples
 
 
+def build_mixture_examples(
+    parts: list[tuple[Any, FieldMeta]],
+    task: Any,
+    sci: ScienceTokenizer,
+    *,
+    seed: int = 0,
+    max_samples: int | None = None,
+    max_length: int | None = None,
+    num_proc: int = 1,
+) -> Any:
+    """Examples of several field data sets (a mixture), concatenated and shuffled.
+
+    Each part is formatted with its own metadata (so ``pde_identification`` names each part's family); the
+    parts share one tokenizer, so they must have the same fields. A ``source`` column gives each example's
+    part index.
+
+    Args:
+        parts: ``(split, meta)`` per data set.
+        task, sci, seed, max_samples, max_length, num_proc: As :func:`build_examples` (``max_samples``
+            caps the whole mixture, after shuffling).
+
+    Raises:
+        ConfigError: no parts, or parts whose fields differ.
+    """
+    import datasets
+
+    if not parts:
+        raise ConfigError("a mixture needs at least one data set")
+    fields = list(parts[0][1].fields)
+    for _, meta in parts[1:]:
+        if list(meta.fields) != fields:
+            raise ConfigError(
+                f"mixture: {meta.family} has fields {meta.fields}, but {parts[0][1].family} has {fields}; "
+                "the data sets of a mixture share one field codec, so they need the same fields"
+            )
+    built = []
+    for k, (split, meta) in enumerate(parts):
+        ds = build_examples(split, meta, task, sci, seed=seed + k, max_length=max_length, num_proc=num_proc)
+        built.append(ds.add_column("source", [k] * len(ds)))
+    mixed = datasets.concatenate_datasets(built).shuffle(seed=seed)
+    if max_samples is not None and len(mixed) > max_samples:
+        mixed = mixed.select(range(max_samples))
+    return mixed
+
+
 def corpus_for_tokenizer(split: Any, meta: FieldMeta, task: Any, limit: int = 256) -> list[str]:
     """Prompt texts of up to ``limit`` trajectories: what a tiny backbone's BPE is trained on."""
     texts = []
