@@ -105,7 +105,9 @@ IMPORTERS: Registry = Registry("importer", ("sfm.physics.io",))
 ENCODINGS: Registry = Registry("number encoding", ("sfm.tokenize.numbers",))
 TASK_FORMATS: Registry = Registry("task format", ("sfm.tasks",))
 METRICS: Registry = Registry("metric", ("sfm.metrics",))
-BASELINES: Registry = Registry("baseline", ("sfm.harness.baselines",))
+BASELINES: Registry = Registry(
+    "baseline", ("sfm.harness.baselines", "sfm.harness.identification", "sfm.harness.symbolic")
+)
 BACKBONES: Registry = Registry("backbone", ("sfm.models",))
 EVAL_TASKS: Registry = Registry("eval task", ("sfm.harness.tasks",))
 

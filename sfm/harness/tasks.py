@@ -181,7 +181,3 @@ def _description(path: Path) -> str:
 for _name, _path in _scan().items():
     EVAL_TASKS.register(_name, description=_description(_path))(_path)
 
-
-# The pde_identification and symbolic_regression runners register their own baselines (majority, constant,
-# linear_regression) in BASELINES; importing them here lets task files that name those baselines validate.
-from sfm.harness import identification, symbolic  # noqa: E402, F401
