@@ -1,7 +1,7 @@
-"""``sfm scaling fit RESULTS``: fit scaling laws to a sweep's results and write the report.
+"""``sfm scaling run SPEC`` runs a sweep of fine-tunes; ``sfm scaling fit RESULTS`` fits scaling laws to it.
 
-Each ``sfm scaling`` action is a sub-subcommand added by its own ``_add_<action>`` function below, so
-another (``run``: execute a sweep) slots in beside ``fit``.
+Each ``sfm scaling`` action is a sub-subcommand added by its own ``_add_<action>`` function below
+(``cell`` is the last step of one cell of a sweep, run by ``sfm scaling run`` and its Slurm job arrays).
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from sfm.scaling.table import AXES, JOINT_DATA
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scaling", help="scaling laws: fit error vs data/params/compute/steps")
+    p = sub.add_parser(
+        "scaling", help="scaling laws: run sweeps of fine-tunes, fit error vs data/params/compute"
+    )
     p.set_defaults(func=lambda args: _help(p))
     actions = p.add_subparsers(dest="scaling_command", metavar="ACTION")
+    _add_run(actions)
+    _add_cell(actions)
     _add_fit(actions)
 
 
@@ -95,3 +99,69 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def _default_out(results: Path) -> Path:
     return results / "fit" if results.is_dir() else results.with_name(f"{results.stem}-fit")
+
+
+def _add_run(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "run",
+        help="run a sweep of fine-tunes (data size x model x steps x arm), resumable",
+        description="Expand a sweep spec into cells (task x arm x model x steps x data size x seed), each one "
+        "`python -m sfm.train` + one evaluation, and run the unfinished ones: locally, --parallel at once, or "
+        "as a Slurm job array. DIR/cells.csv is rewritten after every cell (sfm scaling fit DIR). Running the "
+        "same command again continues a killed sweep.",
+    )
+    p.add_argument("spec", type=Path, help="sweep spec YAML (recipes/scaling/*.yaml)")
+    p.add_argument("--out", type=Path, help="sweep folder (default: the spec's out, else runs/scaling/NAME)")
+    p.add_argument("--parallel", type=int, help="cells at once (default: the spec's parallel)")
+    p.add_argument("--launcher", default="local", choices=("local", "slurm"), help="where cells run")
+    p.add_argument(
+        "--dry-run", action="store_true", help="write the sweep folder's files and print the commands only"
+    )
+    p.set_defaults(func=run_run)
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from sfm.scaling.run import run_sweep
+
+    r = run_sweep(args.spec, args.out, parallel=args.parallel, launcher=args.launcher, dry_run=args.dry_run)
+    if args.dry_run or args.launcher == "slurm":
+        if r.script:
+            print(f"wrote {r.script}")
+        for cmd in r.commands:
+            print(cmd)
+    print(f"{r.out}: {r.finished}/{r.total} cells finished ({r.seconds:.0f} s); table: {r.out / 'cells.csv'}")
+    if r.skipped:
+        print(f"skipped (a stage they need failed): {', '.join(r.skipped)}")
+    if r.failed:
+        first, log = next(iter(r.failed.items()))
+        raise SfmError(
+            f"{len(r.failed)} job(s) failed (first: {first}, log {log}); rerun the same command to retry them"
+        )
+    return 0
+
+
+def _add_cell(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "cell",
+        help="finish one cell of a sweep: evaluate it, write cell.json and cells.csv",
+        description="The last step of one sweep cell (run by `sfm scaling run` and its Slurm arrays): evaluate "
+        "the cell's trained run unless `sfm eval` already did, write DIR/cells/<id>/cell.json and rewrite "
+        "DIR/cells.csv. With --init ID: make the random-init copy of a Hub model that a scratch arm starts from.",
+    )
+    p.add_argument("sweep", type=Path, help="the sweep folder")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--index", type=int, help="the cell's index (sweep.json)")
+    which.add_argument("--init", metavar="ID", help="an init stage (init/<model>/seed<k>)")
+    p.set_defaults(func=run_cell)
+
+
+def run_cell(args: argparse.Namespace) -> int:
+    from sfm.scaling.cells import finish_cell, make_scratch_init
+
+    if args.init is not None:
+        print(f"wrote {make_scratch_init(args.sweep, args.init)}")
+        return 0
+    cell = finish_cell(args.sweep, args.index, progress=True)
+    value = cell["metrics"][cell["eval_task"]].get(cell["metric"], {}).get("value")
+    print(f"cell {cell['index']} {cell['id']}: {cell['metric']} = {value}")
+    return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check recipes or eval task files without running them",
                        description="Load each file strictly (unknown keys, wrong types, unknown names) and report "
-                                   "one line per file. Files under an eval/tasks folder are read as eval tasks.")
+                                   "one line per file. Files under an eval/tasks folder are read as eval tasks, files under a scaling folder as sweep specs.")
     p.add_argument("files", nargs="+", help="recipe YAML files (or eval task YAML files)")
     p.set_defaults(func=run)
 
@@ -18,6 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def validate_file(path: str) -> str:
     """Load ``path`` as a recipe (or an eval task); returns a one-line description. Raises SfmError."""
     p = Path(path)
+    if "scaling" in p.parts:
+        from sfm.scaling.spec import load_spec
+
+        spec = load_spec(p)
+        return f"scaling spec {getattr(spec, 'name', p.stem)}"
     if "eval" in p.parts and "tasks" in p.parts:
         from sfm.harness.tasks import load_task
 
