@@ -4,7 +4,8 @@ Fit one curve ``E(x) = E_inf + A x^-alpha`` (:func:`fit_power_law`) or the joint
 ``L(N, D) = E + A/N^alpha + B/D^beta`` (:func:`fit_joint`), both robustly in log space with bootstrap
 intervals; read answers off them (:func:`x_for_target`, :func:`compute_optimal`, :func:`data_efficiency`);
 or do all of it for a sweep's results table (:func:`fit_results`) and write the report (:func:`write_report`).
-The command line is ``sfm scaling fit RESULTS``.
+Sweeps of fine-tunes that produce those tables: :func:`load_spec`, :func:`plan_sweep`, :func:`run_sweep`. The
+command lines are ``sfm scaling run SPEC`` and ``sfm scaling fit RESULTS``.
 
 The names below are imported on first use, so that building the ``sfm`` command line (which imports every
 command module) does not pay for scipy and matplotlib.
@@ -28,6 +29,9 @@ _EXPORTS = {
     "ResultsTable": "sfm.scaling.table",
     "load_table": "sfm.scaling.table",
     "read_table": "sfm.scaling.table",
+    "load_spec": "sfm.scaling.spec",
+    "plan_sweep": "sfm.scaling.plan",
+    "run_sweep": "sfm.scaling.run",
 }
 
 __all__ = sorted(_EXPORTS)
