@@ -14,6 +14,7 @@ picks a checkpoint).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -89,6 +90,7 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     banner("seed")
     resolve_deepspeed_config()
     set_seed(t.seed)
+    qconfig = quantization_config(p.method)  # QLoRA without CUDA fails here, before any data is built
 
     banner("data")
     path = ex.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
@@ -114,20 +116,16 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     if t.eval_steps:
         eval_ds = ex.build_examples(fieldset.split("validation"), meta, task, sci, seed=d.seed + 1,
                                     max_samples=d.max_eval_samples, max_length=d.max_length, num_proc=d.num_proc)
+    # Plain Python rows for the DataLoader: the numpy format inherited from the field data costs ~4 ms a batch
+    # for arrays the collators rebuild anyway, sfm's largest per-step overhead over a bare Trainer (bench/train.py).
+    train_ds = train_ds.with_format(None)
+    eval_ds = eval_ds.with_format(None) if eval_ds is not None else None
 
     banner("model")
-    qconfig = quantization_config(p.method)
-    model = setup.make_model(m.name_or_path, sci, tiny=m.tiny, revision=m.revision, torch_dtype=m.torch_dtype,
-                             attn_implementation=m.attn_implementation, trust_remote_code=m.trust_remote_code,
-                             quantization_config=qconfig, embedding_init=m.embedding_init)
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    if setup.is_tiny(m.name_or_path) and is_main and not (out / setup.BASE_DIR).is_dir():
-        setup.save_base(model, sci, out / setup.BASE_DIR)
-    model = apply_peft(model, method=p.method, r=p.r, alpha=p.alpha, dropout=p.dropout,
-                       target_modules=p.target_modules, new_tokens=p.new_tokens, new_token_ids=sci.new_token_ids,
-                       trainable_modules=p.trainable_modules, gradient_checkpointing=t.gradient_checkpointing)
-
-    banner("trainer")
+    # TrainingArguments before the model: under DeepSpeed ZeRO-3 they register the DeepSpeed config, so
+    # from_pretrained partitions a Hub model across the ranks while loading (deepspeed.zero.Init) instead of
+    # every rank holding all of it in host memory (8 ranks x 141 GB for a 70B model). Tiny backbones are
+    # still built whole (setup.make_model), so their base can be saved before training.
     # TensorBoard events go to <run>/logs (transformers 5 reads the folder from this variable).
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "logs"))
     grad_accum = setup.resolve_batch(t.per_device_train_batch_size, t.gradient_accumulation_steps,
@@ -164,6 +162,21 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
         disable_tqdm=not progress,
         save_only_model=False,
     )
+    model = setup.make_model(m.name_or_path, sci, tiny=m.tiny, revision=m.revision, torch_dtype=m.torch_dtype,
+                             attn_implementation=m.attn_implementation, trust_remote_code=m.trust_remote_code,
+                             quantization_config=qconfig, embedding_init=m.embedding_init)
+    loaded_partitioned = setup.is_partitioned(model)
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if setup.is_tiny(m.name_or_path) and is_main and not (out / setup.BASE_DIR).is_dir():
+        setup.save_base(model, sci, out / setup.BASE_DIR)
+    # A model built whole (tiny backbones) is wrapped whole too, and DeepSpeed partitions it when training starts.
+    with contextlib.nullcontext() if loaded_partitioned else setup.whole_model_init():
+        model = apply_peft(model, method=p.method, r=p.r, alpha=p.alpha, dropout=p.dropout,
+                           target_modules=p.target_modules, new_tokens=p.new_tokens,
+                           new_token_ids=sci.new_token_ids, trainable_modules=p.trainable_modules,
+                           gradient_checkpointing=t.gradient_checkpointing)
+
+    banner("trainer")
     collator = make_collator(seq2seq=setup.is_seq2seq(model), packing=d.packing, pad_id=sci.pad_id,
                              bos_id=sci.bos_id)
     trainer = SfmTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
@@ -174,7 +187,7 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
         from sfm.training.trainer import FaultInjector
 
         trainer.add_callback(FaultInjector(int(os.environ["SFM_FAULT_KILL_AT_STEP"])))
-    facts = distributed_facts(trainer)
+    facts = {**distributed_facts(trainer), "zero3_init": loaded_partitioned}
     banner(f"train on {facts['world_size']} process(es), {facts['distributed_type']}"
            + (f", ZeRO-{facts['zero_stage']}" if facts["zero_stage"] else ""))
 

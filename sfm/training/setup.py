@@ -5,8 +5,10 @@ Each function takes flat arguments (not the recipe), so it can be reused and tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,8 @@ def make_model(name_or_path: str, sci: ScienceTokenizer, *, tiny: dict[str, Any]
         tok = sci.tokenizer
         special = {k: v for k, v in {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
                                      "pad_token_id": tok.pad_token_id}.items() if v is not None}
-        model = BACKBONES.get(name_or_path).build(len(sci), special_ids=special, **(tiny or {}))
+        with whole_model_init():
+            model = BACKBONES.get(name_or_path).build(len(sci), special_ids=special, **(tiny or {}))
     else:
         import transformers
 
@@ -61,8 +64,59 @@ def make_model(name_or_path: str, sci: ScienceTokenizer, *, tiny: dict[str, Any]
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         model = auto.from_pretrained(name_or_path, **kwargs)
+        if is_partitioned(model):
+            _resize_partitioned(model, sci, embedding_init)
+            return model
     resize_embeddings(model, sci, init=embedding_init)
     return model
+
+
+@contextlib.contextmanager
+def whole_model_init() -> Iterator[None]:
+    """Build models whole inside this block, even when DeepSpeed ZeRO-3 is active.
+
+    Once TrainingArguments exist under ZeRO-3, transformers builds every model inside ``deepspeed.zero.Init``
+    (partitioned as it is created). A tiny backbone is small and its initial weights are saved as the run's
+    base before training, which needs them whole; DeepSpeed partitions it when training starts.
+    """
+    try:
+        from transformers.integrations import deepspeed as hf_deepspeed
+    except ImportError:  # pragma: no cover - transformers without the DeepSpeed integration module
+        hf_deepspeed = None
+    if not hasattr(hf_deepspeed, "_hf_deepspeed_config_weak_ref"):  # pragma: no cover - another transformers
+        yield
+        return
+    saved = hf_deepspeed._hf_deepspeed_config_weak_ref
+    hf_deepspeed._hf_deepspeed_config_weak_ref = None
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
+def is_partitioned(model: Any) -> bool:
+    """True when ``model`` was built partitioned by DeepSpeed ZeRO-3 (``deepspeed.zero.Init``): its parameters
+    carry ``ds_shape``, and each rank holds only its shard."""
+    return any(hasattr(p, "ds_shape") for p in model.parameters())
+
+
+def _resize_partitioned(model: Any, sci: ScienceTokenizer, init: str) -> None:
+    """:func:`resize_embeddings` for a model partitioned by ZeRO-3.
+
+    transformers' own resize gathers and re-partitions; the rows sfm then initializes itself are written with
+    the embedding and head gathered, rank 0's values broadcast to the others on exit.
+    """
+    import deepspeed
+
+    weight = model.get_input_embeddings().weight
+    if len(sci) > getattr(weight, "ds_shape", weight.shape)[0]:
+        model.resize_token_embeddings(len(sci), mean_resizing=True)
+    weights = [model.get_input_embeddings().weight]
+    head = model.get_output_embeddings()
+    if head is not None and head.weight is not weights[0]:
+        weights.append(head.weight)
+    with deepspeed.zero.GatheredParameters(weights, modifier_rank=0):
+        resize_embeddings(model, sci, init=init)  # sizes now match: only sfm's row initialization runs
 
 
 def resolve_batch(per_device: int, grad_accum: int, world_size: int, global_batch: int | None) -> int:
