@@ -145,14 +145,14 @@ def _coerce(tp: Any, value: Any, *, key: str, where: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and _NONE in args:
             return None
-        errors = []
-        for arg in args:
-            if arg is _NONE:
-                continue
+        options = [a for a in args if a is not _NONE]
+        if len(options) == 1:  # Optional[X]: X's own message names the key precisely
+            return _coerce(options[0], value, key=key, where=where)
+        for arg in options:
             try:
                 return _coerce(arg, value, key=key, where=where)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError:
+                continue
         _fail(where, f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {_show(value)}")
     if origin is typing.Literal:
         if value not in args:

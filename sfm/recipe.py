@@ -17,8 +17,39 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sfm import config
+from sfm.data.equations import EquationSpec
 from sfm.errors import ConfigError
 from sfm.registry import ENCODINGS, SIMULATORS, TASK_FORMATS
+
+
+@dataclass
+class MixtureSource:
+    """Another field data set mixed into the training examples (same keys as the ``data`` section's)."""
+
+    path: str | None = None
+    simulator: str | None = field(default=None, metadata={"registry": SIMULATORS})
+    params: dict[str, Any] = field(default_factory=dict)
+    num_samples: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.path is None and self.simulator is None:
+            raise ValueError("a mixture source needs path or simulator")
+        _check_simulator(self.simulator, self.params, "data.mixture")
+
+
+def _check_simulator(simulator: str | None, params: dict[str, Any], key: str) -> None:
+    """Parameter names, ranges and resolution limits, checked before any work starts."""
+    if simulator is None:
+        return
+    from sfm.physics.simulators import get_simulator
+
+    try:
+        if "strict" in params:  # a keyword of get_simulator, not a parameter: data must be resolved
+            raise ConfigError(f"{simulator}: unknown parameter 'strict'")
+        get_simulator(simulator, **params)
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
 
 
 @dataclass
@@ -45,6 +76,10 @@ class DataSection:
         max_length: Examples longer than this many tokens are an error (never silently cut: a truncated
             target would train the model on half a frame).
         packing: Pack several short examples into one sequence (padding-free, attention kept per example).
+        mixture: More field data sets whose examples are mixed in (e.g. other PDE families for
+            ``pde_identification``); they need the same fields as the main one.
+        equations: An equation data set (``symbolic_regression``) instead of field data: ``source``
+            (``generated`` or ``feynman``), ``num_equations``, ``num_points``, ``variables``...
     """
 
     path: str | None = None
@@ -62,9 +97,16 @@ class DataSection:
     max_eval_samples: int | None = 256
     max_length: int = 4096
     packing: bool = False
+    mixture: list[MixtureSource] = field(default_factory=list)
+    equations: EquationSpec | None = None
 
     def __post_init__(self) -> None:
-        if self.path is None and self.simulator is None:
+        if self.equations is not None:
+            if self.simulator is not None or self.mixture:
+                raise ValueError("data.equations replaces field data: drop data.simulator and data.mixture")
+            if self.task != "symbolic_regression":
+                raise ValueError(f"data.equations needs task 'symbolic_regression', not {self.task!r}")
+        elif self.path is None and self.simulator is None:
             raise ValueError("set data.path (an existing data set) or data.simulator (to generate one)")
         if self.train_trajectories is not None and self.train_trajectories < 1:
             raise ValueError("train_trajectories must be >= 1")
@@ -85,6 +127,8 @@ class ModelSection:
         trust_remote_code: Run model code from the Hub. Off unless the recipe asks.
         embedding_init: How the rows of added tokens start (``mean`` or ``ordinal``).
         tokenizer_vocab_size: Vocabulary of the BPE trained for a tiny backbone.
+        init: ``pretrained`` loads the weights; ``random`` builds the same architecture with random weights
+            (the from-scratch arm of a scaling study; tiny backbones are always random).
     """
 
     name_or_path: str = "tiny-llama"
@@ -95,6 +139,7 @@ class ModelSection:
     trust_remote_code: bool = False
     embedding_init: Literal["mean", "ordinal"] = "mean"
     tokenizer_vocab_size: int = 384
+    init: Literal["pretrained", "random"] = "pretrained"
 
 
 @dataclass
@@ -210,15 +255,7 @@ class Recipe:
             get_encoding(self.data.encoding, **self.data.encoding_options)
         except ConfigError as exc:
             raise ConfigError(f"data.encoding_options: {exc}") from None
-        if self.data.simulator is not None:
-            from sfm.physics.simulators import get_simulator
-
-            try:  # parameter names, ranges and resolution limits, checked before any work starts
-                if "strict" in self.data.params:
-                    raise ConfigError(f"{self.data.simulator}: unknown parameter 'strict'")
-                get_simulator(self.data.simulator, **self.data.params)
-            except ConfigError as exc:
-                raise ConfigError(f"data.params: {exc}") from None
+        _check_simulator(self.data.simulator, self.data.params, "data.params")
 
 
 def sfm_home() -> Path:

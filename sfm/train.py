@@ -73,12 +73,11 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     import torch
     from transformers import TrainingArguments, set_seed
 
-    from sfm.data import load_field_dataset
     from sfm.recipe import recipe_to_dict
     from sfm.tasks import get_task_format
     from sfm.tokenize.fields import FieldCodec
     from sfm.tokenize.numbers import get_encoding
-    from sfm.training import examples as ex
+    from sfm.training import data as td
     from sfm.training import setup
     from sfm.training.collators import make_collator
     from sfm.training.peft_setup import apply_peft, quantization_config
@@ -93,29 +92,23 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     qconfig = quantization_config(p.method)  # QLoRA without CUDA fails here, before any data is built
 
     banner("data")
-    path = ex.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
-    ex.ensure_dataset(path, d.simulator, d.params, d.num_samples, d.seed, d.num_proc, progress=progress)
-    fieldset = load_field_dataset(path)
-    meta = fieldset.meta
+    main = td.Source(d.path, d.simulator, d.params, d.num_samples, d.seed)
+    mixed = [td.Source(x.path, x.simulator, x.params, x.num_samples, x.seed) for x in d.mixture]
+    sources = td.load_sources([main, *mixed], equations=d.equations,
+                              equations_path=d.path if d.equations is not None else None,
+                              train_trajectories=d.train_trajectories, num_proc=d.num_proc, progress=progress)
     task = get_task_format(d.task, **d.task_options)
-    codec = FieldCodec(get_encoding(d.encoding, **d.encoding_options), fields=list(meta.fields))
+    codec = FieldCodec(get_encoding(d.encoding, **d.encoding_options), fields=sources.fields)
 
     banner("tokenizer")
-    corpus = ex.corpus_for_tokenizer(fieldset.split("train"), meta, task) if m.name_or_path else []
-    sci = setup.make_tokenizer(m.name_or_path, codec, corpus, vocab_size=m.tokenizer_vocab_size,
+    sci = setup.make_tokenizer(m.name_or_path, codec, td.corpus(sources, task), vocab_size=m.tokenizer_vocab_size,
                                revision=m.revision, trust_remote_code=m.trust_remote_code)
-    train_split = fieldset.split("train")
-    if d.train_trajectories is not None:
-        if d.train_trajectories > len(train_split):
-            raise SfmError(f"data.train_trajectories={d.train_trajectories}, but the train split has only "
-                           f"{len(train_split)} trajectories")
-        train_split = train_split.select(range(d.train_trajectories))
-    train_ds = ex.build_examples(train_split, meta, task, sci, seed=d.seed,
-                                 max_samples=d.max_train_samples, max_length=d.max_length, num_proc=d.num_proc)
+    train_ds = td.examples(sources.train, task, sci, seed=d.seed, max_samples=d.max_train_samples,
+                           max_length=d.max_length, num_proc=d.num_proc)
     eval_ds = None
     if t.eval_steps:
-        eval_ds = ex.build_examples(fieldset.split("validation"), meta, task, sci, seed=d.seed + 1,
-                                    max_samples=d.max_eval_samples, max_length=d.max_length, num_proc=d.num_proc)
+        eval_ds = td.examples(sources.validation, task, sci, seed=d.seed + 1, max_samples=d.max_eval_samples,
+                              max_length=d.max_length, num_proc=d.num_proc)
     # Plain Python rows for the DataLoader: the numpy format inherited from the field data costs ~4 ms a batch
     # for arrays the collators rebuild anyway, sfm's largest per-step overhead over a bare Trainer (bench/train.py).
     train_ds = train_ds.with_format(None)
@@ -127,7 +120,7 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     # every rank holding all of it in host memory (8 ranks x 141 GB for a 70B model). Tiny backbones are
     # still built whole (setup.make_model), so their base can be saved before training.
     # TensorBoard events go to <run>/logs (transformers 5 reads the folder from this variable).
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "logs"))
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "logs")
     grad_accum = setup.resolve_batch(t.per_device_train_batch_size, t.gradient_accumulation_steps,
                                      setup.world_size(), t.global_batch_size)
     args = TrainingArguments(
@@ -164,7 +157,7 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     )
     model = setup.make_model(m.name_or_path, sci, tiny=m.tiny, revision=m.revision, torch_dtype=m.torch_dtype,
                              attn_implementation=m.attn_implementation, trust_remote_code=m.trust_remote_code,
-                             quantization_config=qconfig, embedding_init=m.embedding_init)
+                             quantization_config=qconfig, embedding_init=m.embedding_init, init=m.init)
     loaded_partitioned = setup.is_partitioned(model)
     is_main = int(os.environ.get("RANK", "0")) == 0
     if setup.is_tiny(m.name_or_path) and is_main and not (out / setup.BASE_DIR).is_dir():
@@ -221,9 +214,7 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
             "recipe_path": recipe_path,
             "base_model": m.name_or_path,
             "tiny_base": setup.is_tiny(m.name_or_path),
-            "data": {"path": str(path), "family": meta.family, "fields": meta.fields,
-                     "num_train_trajectories": len(train_split),
-                     "num_train_examples": len(train_ds)},
+            "data": {**sources.record, "num_train_examples": len(train_ds)},
             "task": {"name": d.task, "options": d.task_options},
             "encoding": codec.config(),
             "parameters": {"trainable": trainable, "total": total},

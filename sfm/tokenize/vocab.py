@@ -181,7 +181,7 @@ def _embedding_weights(model: Any) -> list[Any]:
     return out
 
 
-def resize_embeddings(model: Any, sci: ScienceTokenizer, *, init: str = "mean") -> None:
+def resize_embeddings(model: Any, sci: ScienceTokenizer, *, init: str = "mean", pretrained: bool = True) -> None:
     """Resize ``model``'s embeddings to the tokenizer and initialize the rows of the added tokens.
 
     ``init="mean"``: new rows start at the mean of the existing rows (Hewitt 2021; transformers'
@@ -200,7 +200,10 @@ def resize_embeddings(model: Any, sci: ScienceTokenizer, *, init: str = "mean") 
     old = model.get_input_embeddings().weight.shape[0]
     if len(sci) > old:
         model.resize_token_embeddings(len(sci), mean_resizing=True)
-    inside = [i for i in sci.new_token_ids if i < old] if old > len(sci) else []
+    # Added ids below the old row count landed in a pretrained embedding's padding rows (T5 pads to 32,128,
+    # Qwen2.5 to 152,064 rows): unused rows, so they start at the mean too. A model built for the extended
+    # tokenizer (pretrained=False: a tiny backbone) keeps its own initialization.
+    inside = [i for i in sci.new_token_ids if i < old] if pretrained else []
     keep = torch.ones(old, dtype=torch.bool)
     keep[inside] = False
     weights = _embedding_weights(model)

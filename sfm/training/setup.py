@@ -44,8 +44,12 @@ def make_tokenizer(name_or_path: str, codec: FieldCodec, corpus: list[str], *, v
 def make_model(name_or_path: str, sci: ScienceTokenizer, *, tiny: dict[str, Any] | None = None,
                revision: str | None = None, torch_dtype: str = "auto", attn_implementation: str | None = None,
                trust_remote_code: bool = False, quantization_config: Any = None,
-               embedding_init: str = "mean") -> Any:
-    """The backbone with its embeddings resized to the science tokenizer."""
+               embedding_init: str = "mean", init: str = "pretrained") -> Any:
+    """The backbone with its embeddings resized to the science tokenizer.
+
+    ``init="random"`` builds a Hub model's architecture from its config with random weights (seeded by the
+    caller): the from-scratch arm of a scaling study, with nothing but the config downloaded.
+    """
     if is_tiny(name_or_path):
         tok = sci.tokenizer
         special = {k: v for k, v in {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
@@ -63,11 +67,16 @@ def make_model(name_or_path: str, sci: ScienceTokenizer, *, tiny: dict[str, Any]
                   "quantization_config": quantization_config}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
-        model = auto.from_pretrained(name_or_path, **kwargs)
+        if init == "random":
+            kwargs.pop("revision")
+            kwargs.pop("quantization_config")
+            model = auto.from_config(config, **kwargs)
+        else:
+            model = auto.from_pretrained(name_or_path, **kwargs)
         if is_partitioned(model):
             _resize_partitioned(model, sci, embedding_init)
             return model
-    resize_embeddings(model, sci, init=embedding_init)
+    resize_embeddings(model, sci, init=embedding_init, pretrained=not is_tiny(name_or_path))
     return model
 
 

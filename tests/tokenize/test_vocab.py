@@ -275,8 +275,26 @@ def test_a_model_built_for_the_extended_tokenizer_keeps_its_rows():
     sci, _ = _extend("tiny-bpe", "sme")
     model = _model("tiny-llama", sci.tokenizer)  # built with len(sci) rows, as sfm builds tiny backbones
     before = model.get_input_embeddings().weight.detach().clone()
-    resize_embeddings(model, sci)
+    resize_embeddings(model, sci, pretrained=False)
     assert torch.equal(model.get_input_embeddings().weight, before)
+
+
+def test_added_ids_inside_a_padded_pretrained_embedding_start_at_the_mean():
+    # Qwen2.5-style: the checkpoint has more rows than its tokenizer, and the tokenizer grows past them, so
+    # some added ids land in padding rows and the rest need new rows.
+    sci, _ = _extend("tiny-bpe", "sme")
+    n_inside = 5
+    model = _model("tiny-llama", sci.tokenizer)
+    model.resize_token_embeddings(sci.new_token_ids[0] + n_inside, mean_resizing=False)
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    before = model.get_input_embeddings().weight.detach().clone()
+    resize_embeddings(model, sci, pretrained=True)
+    w = model.get_input_embeddings().weight.detach()
+    inside = sci.new_token_ids[:n_inside]
+    keep = [i for i in range(old_rows) if i not in inside]
+    torch.testing.assert_close(w[inside], before[keep].mean(0).expand(n_inside, -1))
+    assert torch.equal(w[keep], before[keep])
+    assert w.shape[0] == len(sci)
 
 
 @pytest.mark.parametrize("backbone", ["tiny-llama", "tiny-gpt2"])
