@@ -22,8 +22,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sfm.errors import SfmError
-from sfm.registry import Registry
+from sfm.errors import SfmError as SfmError
+from sfm.registry import Registry as Registry
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,7 @@ def test_equations_need_symbolic_regression_and_no_simulator():
     eq = {"source": "generated", "num_equations": 8}
     with pytest.raises(ConfigError, match="needs task 'symbolic_regression'"):
         _recipe({"equations": eq, "task": "forecast"})
-    with pytest.raises(ConfigError, match="drop data.simulator"):
+    with pytest.raises(ConfigError, match=r"drop data\.simulator"):
         _recipe({"equations": eq, "simulator": "burgers", "task": "symbolic_regression", "encoding": "sme"})
     with pytest.raises(ConfigError, match=r"unknown key 'data.equations.num_equation' \(did you mean"):
         _recipe({"equations": {"num_equation": 3}, "task": "symbolic_regression"})
