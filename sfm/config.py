@@ -156,8 +156,11 @@ def _coerce(tp: Any, value: Any, *, key: str, where: str) -> Any:
         _fail(where, f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {_show(value)}")
     if origin is typing.Literal:
         if value not in args:
-            _fail(where, f"{key}: {value!r} is not one of {', '.join(map(repr, args))}"
-                  f"{did_you_mean(str(value), [str(a) for a in args])}")
+            _fail(
+                where,
+                f"{key}: {value!r} is not one of {', '.join(map(repr, args))}"
+                f"{did_you_mean(str(value), [str(a) for a in args])}",
+            )
         return value
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
@@ -171,7 +174,9 @@ def _coerce(tp: Any, value: Any, *, key: str, where: str) -> Any:
         if origin is tuple and args:
             if len(args) != len(value):
                 _fail(where, f"{key}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(a, v, key=f"{key}[{i}]", where=where) for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(
+                _coerce(a, v, key=f"{key}[{i}]", where=where) for i, (a, v) in enumerate(zip(args, value))
+            )
         item = args[0] if args else Any
         out = [_coerce(item, v, key=f"{key}[{i}]", where=where) for i, v in enumerate(value)]
         return tuple(out) if (origin is tuple or tp is tuple) else out
@@ -280,7 +285,9 @@ def parse_overrides(cls: type, argv: Sequence[str]) -> dict[str, Any]:
         elif key in leaves and len(leaves[key]) == 1:
             path = leaves[key][0]
         elif key in leaves:
-            raise ConfigError(f"override --{key} is ambiguous: use one of {', '.join('--' + p for p in leaves[key])}")
+            raise ConfigError(
+                f"override --{key} is ambiguous: use one of {', '.join('--' + p for p in leaves[key])}"
+            )
         else:
             raise ConfigError(f"unknown override --{key}{did_you_mean(key, list(full) + list(leaves))}")
         try:

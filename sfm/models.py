@@ -75,8 +75,15 @@ class TinyBackbone:
         return auto.from_config(config)
 
 
-_DECODER = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False)
+_DECODER = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=4096,
+    tie_word_embeddings=False,
+)
 for _name, _cls, _extra in [
     ("tiny-llama", "LlamaConfig", {}),
     ("tiny-qwen2", "Qwen2Config", {}),
@@ -91,9 +98,19 @@ BACKBONES.register("tiny-gpt2", description="GPT-2 architecture, tied embeddings
 BACKBONES.register("tiny-t5", description="T5 (v1.1, gated-gelu) encoder-decoder, random init (tests)")(
     TinyBackbone(
         "T5Config",
-        dict(d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4,
-             feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=3,
-             pad_token_id=3, eos_token_id=2),
+        dict(
+            d_model=64,
+            d_kv=16,
+            d_ff=128,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=4,
+            feed_forward_proj="gated-gelu",
+            tie_word_embeddings=False,
+            decoder_start_token_id=3,
+            pad_token_id=3,
+            eos_token_id=2,
+        ),
         seq2seq=True,
     )
 )

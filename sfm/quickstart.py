@@ -79,7 +79,12 @@ def run_quickstart(
     args = [*list(overrides or []), "--training.output_dir", str(out / "model")]
     if max_steps is not None:
         # log about ten points of the loss curve whatever the length
-        args += ["--training.max_steps", str(max_steps), "--training.logging_steps", str(max(1, max_steps // 10))]
+        args += [
+            "--training.max_steps",
+            str(max_steps),
+            "--training.logging_steps",
+            str(max(1, max_steps // 10)),
+        ]
     if num_samples is not None:
         args += ["--data.num_samples", str(num_samples)]
     recipe = load_recipe(shipped_recipe(RECIPE), args)
@@ -93,8 +98,15 @@ def run_quickstart(
     task_names = tasks or list(recipe.evaluation.tasks)
     if num_samples is not None:
         task_names = [_retarget(t, recipe, out) for t in task_names]
-    results = evaluate(str(out / "model"), task_names, out / "results", limit=limit,
-                       batch_size=recipe.evaluation.batch_size, seed=0, progress=progress)
+    results = evaluate(
+        str(out / "model"),
+        task_names,
+        out / "results",
+        limit=limit,
+        batch_size=recipe.evaluation.batch_size,
+        seed=0,
+        progress=progress,
+    )
     seconds["evaluate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -103,8 +115,9 @@ def run_quickstart(
     paths = write_leaderboard(board, out / "leaderboard")
     card = write_model_card(out / "model", [results])
     seconds["publish"] = time.perf_counter() - t0
-    return QuickstartResult(out, out / "model", out / "results" / "results.json", paths, card,
-                            result.train_loss, results, seconds)
+    return QuickstartResult(
+        out, out / "model", out / "results" / "results.json", paths, card, result.train_loss, results, seconds
+    )
 
 
 def _retarget(task: str, recipe: Any, out: Path) -> str:
@@ -114,8 +127,12 @@ def _retarget(task: str, recipe: Any, out: Path) -> str:
 
     t = load_task(task)
     data = config.to_dict(t)
-    data["data"].update(num_samples=recipe.data.num_samples, params=recipe.data.params, seed=recipe.data.seed,
-                        simulator=recipe.data.simulator)
+    data["data"].update(
+        num_samples=recipe.data.num_samples,
+        params=recipe.data.params,
+        seed=recipe.data.seed,
+        simulator=recipe.data.simulator,
+    )
     data["task"] = f"{t.task}-n{recipe.data.num_samples}"  # not the registered task: other data
     data["description"] = f"{t.description} (quickstart data: {recipe.data.num_samples} trajectories)"
     path = out / "tasks" / f"{data['task'].replace('/', '__')}.yaml"

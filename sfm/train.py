@@ -62,13 +62,18 @@ def resolve_deepspeed_config() -> None:
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m sfm.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("recipe", help="recipe YAML file")
-    parser.add_argument("--resume", default="auto", help="auto (default): continue an existing run folder; "
-                        "never: start over; or a checkpoint folder")
+    parser.add_argument(
+        "--resume",
+        default="auto",
+        help="auto (default): continue an existing run folder; never: start over; or a checkpoint folder",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_known_args(argv)
 
 
-def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path: str | None = None) -> TrainResult:
+def run(
+    recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path: str | None = None
+) -> TrainResult:
     """Train from a loaded :class:`~sfm.recipe.Recipe`; the library form of ``python -m sfm.train``."""
     import torch
     from transformers import TrainingArguments, set_seed
@@ -94,21 +99,46 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     banner("data")
     main = td.Source(d.path, d.simulator, d.params, d.num_samples, d.seed)
     mixed = [td.Source(x.path, x.simulator, x.params, x.num_samples, x.seed) for x in d.mixture]
-    sources = td.load_sources([main, *mixed], equations=d.equations,
-                              equations_path=d.path if d.equations is not None else None,
-                              train_trajectories=d.train_trajectories, num_proc=d.num_proc, progress=progress)
+    sources = td.load_sources(
+        [main, *mixed],
+        equations=d.equations,
+        equations_path=d.path if d.equations is not None else None,
+        train_trajectories=d.train_trajectories,
+        num_proc=d.num_proc,
+        progress=progress,
+    )
     task = get_task_format(d.task, **d.task_options)
     codec = FieldCodec(get_encoding(d.encoding, **d.encoding_options), fields=sources.fields)
 
     banner("tokenizer")
-    sci = setup.make_tokenizer(m.name_or_path, codec, td.corpus(sources, task), vocab_size=m.tokenizer_vocab_size,
-                               revision=m.revision, trust_remote_code=m.trust_remote_code)
-    train_ds = td.examples(sources.train, task, sci, seed=d.seed, max_samples=d.max_train_samples,
-                           max_length=d.max_length, num_proc=d.num_proc)
+    sci = setup.make_tokenizer(
+        m.name_or_path,
+        codec,
+        td.corpus(sources, task),
+        vocab_size=m.tokenizer_vocab_size,
+        revision=m.revision,
+        trust_remote_code=m.trust_remote_code,
+    )
+    train_ds = td.examples(
+        sources.train,
+        task,
+        sci,
+        seed=d.seed,
+        max_samples=d.max_train_samples,
+        max_length=d.max_length,
+        num_proc=d.num_proc,
+    )
     eval_ds = None
     if t.eval_steps:
-        eval_ds = td.examples(sources.validation, task, sci, seed=d.seed + 1, max_samples=d.max_eval_samples,
-                              max_length=d.max_length, num_proc=d.num_proc)
+        eval_ds = td.examples(
+            sources.validation,
+            task,
+            sci,
+            seed=d.seed + 1,
+            max_samples=d.max_eval_samples,
+            max_length=d.max_length,
+            num_proc=d.num_proc,
+        )
     # Plain Python rows for the DataLoader: the numpy format inherited from the field data costs ~4 ms a batch
     # for arrays the collators rebuild anyway, sfm's largest per-step overhead over a bare Trainer (bench/train.py).
     train_ds = train_ds.with_format(None)
@@ -121,8 +151,9 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     # still built whole (setup.make_model), so their base can be saved before training.
     # TensorBoard events go to <run>/logs (transformers 5 reads the folder from this variable).
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "logs")
-    grad_accum = setup.resolve_batch(t.per_device_train_batch_size, t.gradient_accumulation_steps,
-                                     setup.world_size(), t.global_batch_size)
+    grad_accum = setup.resolve_batch(
+        t.per_device_train_batch_size, t.gradient_accumulation_steps, setup.world_size(), t.global_batch_size
+    )
     args = TrainingArguments(
         output_dir=str(out),
         max_steps=t.max_steps,
@@ -155,25 +186,44 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
         disable_tqdm=not progress,
         save_only_model=False,
     )
-    model = setup.make_model(m.name_or_path, sci, tiny=m.tiny, revision=m.revision, torch_dtype=m.torch_dtype,
-                             attn_implementation=m.attn_implementation, trust_remote_code=m.trust_remote_code,
-                             quantization_config=qconfig, embedding_init=m.embedding_init, init=m.init)
+    model = setup.make_model(
+        m.name_or_path,
+        sci,
+        tiny=m.tiny,
+        revision=m.revision,
+        torch_dtype=m.torch_dtype,
+        attn_implementation=m.attn_implementation,
+        trust_remote_code=m.trust_remote_code,
+        quantization_config=qconfig,
+        embedding_init=m.embedding_init,
+        init=m.init,
+    )
     loaded_partitioned = setup.is_partitioned(model)
     is_main = int(os.environ.get("RANK", "0")) == 0
     if setup.is_tiny(m.name_or_path) and is_main and not (out / setup.BASE_DIR).is_dir():
         setup.save_base(model, sci, out / setup.BASE_DIR)
     # A model built whole (tiny backbones) is wrapped whole too, and DeepSpeed partitions it when training starts.
     with contextlib.nullcontext() if loaded_partitioned else setup.whole_model_init():
-        model = apply_peft(model, method=p.method, r=p.r, alpha=p.alpha, dropout=p.dropout,
-                           target_modules=p.target_modules, new_tokens=p.new_tokens,
-                           new_token_ids=sci.new_token_ids, trainable_modules=p.trainable_modules,
-                           gradient_checkpointing=t.gradient_checkpointing)
+        model = apply_peft(
+            model,
+            method=p.method,
+            r=p.r,
+            alpha=p.alpha,
+            dropout=p.dropout,
+            target_modules=p.target_modules,
+            new_tokens=p.new_tokens,
+            new_token_ids=sci.new_token_ids,
+            trainable_modules=p.trainable_modules,
+            gradient_checkpointing=t.gradient_checkpointing,
+        )
 
     banner("trainer")
-    collator = make_collator(seq2seq=setup.is_seq2seq(model), packing=d.packing, pad_id=sci.pad_id,
-                             bos_id=sci.bos_id)
-    trainer = SfmTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                         data_collator=collator)
+    collator = make_collator(
+        seq2seq=setup.is_seq2seq(model), packing=d.packing, pad_id=sci.pad_id, bos_id=sci.bos_id
+    )
+    trainer = SfmTrainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator
+    )
     trainer.add_callback(JsonlLogger(out / "metrics.jsonl"))
     trainer.add_callback(CheckpointGuard(trainer))
     if os.environ.get("SFM_FAULT_KILL_AT_STEP"):
@@ -181,8 +231,10 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
 
         trainer.add_callback(FaultInjector(int(os.environ["SFM_FAULT_KILL_AT_STEP"])))
     facts = {**distributed_facts(trainer), "zero3_init": loaded_partitioned}
-    banner(f"train on {facts['world_size']} process(es), {facts['distributed_type']}"
-           + (f", ZeRO-{facts['zero_stage']}" if facts["zero_stage"] else ""))
+    banner(
+        f"train on {facts['world_size']} process(es), {facts['distributed_type']}"
+        + (f", ZeRO-{facts['zero_stage']}" if facts["zero_stage"] else "")
+    )
 
     checkpoint = None
     if resume == "auto":
@@ -200,7 +252,9 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
     history = trainer.state.log_history
     losses = [h["loss"] for h in history if "loss" in h]
     eval_loss = next((h["eval_loss"] for h in reversed(history) if "eval_loss" in h), None)
-    trainer.save_model(str(out))  # gathers 16-bit weights under ZeRO-3 (stage3_gather_16bit_weights_on_model_save)
+    trainer.save_model(
+        str(out)
+    )  # gathers 16-bit weights under ZeRO-3 (stage3_gather_16bit_weights_on_model_save)
     from sfm.training.trainer import verify_saved_adapter
 
     verify_saved_adapter(trainer.model, out, trainer)
@@ -218,10 +272,16 @@ def run(recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path
             "task": {"name": d.task, "options": d.task_options},
             "encoding": codec.config(),
             "parameters": {"trainable": trainable, "total": total},
-            "train": {"steps": trainer.state.global_step, "loss_history": losses,
-                      "train_loss": result.training_loss, "eval_loss": eval_loss,
-                      "runtime_s": result.metrics.get("train_runtime"),
-                      "tokens": int(sum(len(a) + len(b) for a, b in zip(train_ds["prompt"], train_ds["completion"])))},
+            "train": {
+                "steps": trainer.state.global_step,
+                "loss_history": losses,
+                "train_loss": result.training_loss,
+                "eval_loss": eval_loss,
+                "runtime_s": result.metrics.get("train_runtime"),
+                "tokens": int(
+                    sum(len(a) + len(b) for a, b in zip(train_ds["prompt"], train_ds["completion"]))
+                ),
+            },
             "distributed": facts,
         }
         setup.write_run_record(out, record)

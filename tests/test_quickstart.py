@@ -20,8 +20,20 @@ pytestmark = pytest.mark.slow
 def quickstart(tmp_path_factory, monkeypatch_module):
     out = tmp_path_factory.mktemp("qs") / "run"
     monkeypatch_module.setenv("OMP_NUM_THREADS", "1")
-    code = main(["quickstart", "--out", str(out), "--max-steps", "12", "--num-samples", "10", "--limit", "4",
-                 "--no-progress"])
+    code = main(
+        [
+            "quickstart",
+            "--out",
+            str(out),
+            "--max-steps",
+            "12",
+            "--num-samples",
+            "10",
+            "--limit",
+            "4",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     return out
 
@@ -35,9 +47,15 @@ def monkeypatch_module():
 
 def test_layout(quickstart):
     out = quickstart
-    for rel in ("model/adapter_model.safetensors", "model/README.md", "model/sfm_run.json",
-                "results/results.json", "leaderboard/leaderboard.md", "leaderboard/leaderboard.html",
-                "leaderboard/leaderboard.csv"):
+    for rel in (
+        "model/adapter_model.safetensors",
+        "model/README.md",
+        "model/sfm_run.json",
+        "results/results.json",
+        "leaderboard/leaderboard.md",
+        "leaderboard/leaderboard.html",
+        "leaderboard/leaderboard.csv",
+    ):
         assert (out / rel).is_file(), rel
     assert any((out / "data").iterdir())
 

@@ -25,14 +25,23 @@ def test_shipped_recipe_validates(path):
 
 
 BAD = {
-    "typo_key": ("data:\n  simulator: burgers\ntraining:\n  learnig_rate: 0.1\n",
-                 "unknown key 'training.learnig_rate' (did you mean 'learning_rate'?)"),
-    "wrong_type": ("data:\n  simulator: burgers\ntraining:\n  max_steps: many\n",
-                   "training.max_steps: expected an integer, got 'many'"),
-    "unknown_simulator": ("data:\n  simulator: burger\n", "unknown simulator 'burger' (did you mean 'burgers'?)"),
+    "typo_key": (
+        "data:\n  simulator: burgers\ntraining:\n  learnig_rate: 0.1\n",
+        "unknown key 'training.learnig_rate' (did you mean 'learning_rate'?)",
+    ),
+    "wrong_type": (
+        "data:\n  simulator: burgers\ntraining:\n  max_steps: many\n",
+        "training.max_steps: expected an integer, got 'many'",
+    ),
+    "unknown_simulator": (
+        "data:\n  simulator: burger\n",
+        "unknown simulator 'burger' (did you mean 'burgers'?)",
+    ),
     "unknown_encoding": ("data:\n  simulator: burgers\n  encoding: binz\n", "unknown number encoding 'binz'"),
-    "bad_task_option": ("data:\n  simulator: burgers\n  task_options: {contxt_frames: 2}\n",
-                        "unknown key 'contxt_frames' (did you mean 'context_frames'?)"),
+    "bad_task_option": (
+        "data:\n  simulator: burgers\n  task_options: {contxt_frames: 2}\n",
+        "unknown key 'contxt_frames' (did you mean 'context_frames'?)",
+    ),
     "bad_sim_param": ("data:\n  simulator: burgers\n  params: {nuu: 0.1}\n", "unknown parameter 'nuu'"),
     "bad_peft_method": ("data:\n  simulator: burgers\npeft:\n  method: lorra\n", "'lorra' is not one of"),
     "no_data": ("model:\n  name_or_path: tiny-llama\n", "missing required key 'data'"),

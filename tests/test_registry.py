@@ -40,7 +40,15 @@ def test_double_registration_is_an_error():
 
 
 def test_builtin_registries_are_populated():
-    for kind in ("simulators", "encodings", "task-formats", "metrics", "baselines", "backbones", "eval-tasks"):
+    for kind in (
+        "simulators",
+        "encodings",
+        "task-formats",
+        "metrics",
+        "baselines",
+        "backbones",
+        "eval-tasks",
+    ):
         assert len(ALL[kind]) > 0, kind
     assert "burgers" in ALL["simulators"]
     assert {"bins", "sme", "digits"} <= set(ALL["encodings"].names())

@@ -6,8 +6,11 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a model on eval tasks (eval/tasks)",
-                       description="Evaluate a run folder (or baseline:NAME) on eval tasks; writes results.json.")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model on eval tasks (eval/tasks)",
+        description="Evaluate a run folder (or baseline:NAME) on eval tasks; writes results.json.",
+    )
     p.add_argument("--model", help="run folder written by sfm.train, or baseline:persistence etc.")
     p.add_argument("--tasks", help="comma-separated task names (sfm eval --list) or YAML paths")
     p.add_argument("--out", help="results folder")
@@ -36,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from sfm.harness.runner import evaluate
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    results = evaluate(args.model, tasks, args.out, limit=args.limit, batch_size=args.batch_size, seed=args.seed)
+    results = evaluate(
+        args.model, tasks, args.out, limit=args.limit, batch_size=args.batch_size, seed=args.seed
+    )
     print_summary(results)
     print(f"results: {args.out}/results.json")
     return 0

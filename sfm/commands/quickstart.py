@@ -6,9 +6,12 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("quickstart", help="run the whole pipeline on a tiny backbone (CPU, no download)",
-                       description="Build Burgers data, LoRA-fine-tune a tiny Llama, evaluate against "
-                                   "baselines, write a leaderboard and a model card.")
+    p = sub.add_parser(
+        "quickstart",
+        help="run the whole pipeline on a tiny backbone (CPU, no download)",
+        description="Build Burgers data, LoRA-fine-tune a tiny Llama, evaluate against "
+        "baselines, write a leaderboard and a model card.",
+    )
     p.add_argument("--out", default="runs/quickstart", help="output folder (default runs/quickstart)")
     p.add_argument("--max-steps", type=int, help="training steps (default: the recipe's)")
     p.add_argument("--num-samples", type=int, help="trajectories to generate (default: the recipe's)")
@@ -21,8 +24,13 @@ def run(args: argparse.Namespace) -> int:
     from sfm.harness.report import summary_rows
     from sfm.quickstart import run_quickstart
 
-    r = run_quickstart(args.out, max_steps=args.max_steps, num_samples=args.num_samples, limit=args.limit,
-                       progress=not args.no_progress)
+    r = run_quickstart(
+        args.out,
+        max_steps=args.max_steps,
+        num_samples=args.num_samples,
+        limit=args.limit,
+        progress=not args.no_progress,
+    )
     losses = r.train_loss
     print()
     print("sfm quickstart: done")

@@ -8,9 +8,12 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check recipes or eval task files without running them",
-                       description="Load each file strictly (unknown keys, wrong types, unknown names) and report "
-                                   "one line per file. Files under an eval/tasks folder are read as eval tasks, files under a scaling folder as sweep specs.")
+    p = sub.add_parser(
+        "validate",
+        help="check recipes or eval task files without running them",
+        description="Load each file strictly (unknown keys, wrong types, unknown names) and report "
+        "one line per file. Files under an eval/tasks folder are read as eval tasks, files under a scaling folder as sweep specs.",
+    )
     p.add_argument("files", nargs="+", help="recipe YAML files (or eval task YAML files)")
     p.set_defaults(func=run)
 

@@ -67,7 +67,9 @@ def mean(context: np.ndarray, n_frames: int, info: RolloutInfo) -> np.ndarray:
     return np.array(out)
 
 
-@BASELINES.register("coarse_solver", description="the reference solver on a coarser grid, from the last frame")
+@BASELINES.register(
+    "coarse_solver", description="the reference solver on a coarser grid, from the last frame"
+)
 def coarse_solver(context: np.ndarray, n_frames: int, info: RolloutInfo) -> np.ndarray:
     from sfm.physics.simulators.base import get_simulator
 
@@ -91,7 +93,8 @@ def coarse_solver(context: np.ndarray, n_frames: int, info: RolloutInfo) -> np.n
     t_out = info.dt * np.arange(1, n_frames + 1)
     out = sim.evolve(state, coeffs, t_out)  # field -> [n, T, *coarse]
     frames = [
-        np.stack([_resample(out[f][:, t], space, meta, axes) for t in range(n_frames)], axis=1) for f in meta.fields
+        np.stack([_resample(out[f][:, t], space, meta, axes) for t in range(n_frames)], axis=1)
+        for f in meta.fields
     ]
     return np.stack(frames, axis=2)
 

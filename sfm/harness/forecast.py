@@ -40,8 +40,15 @@ class ForecastSet:
         return self.contexts.shape[0]
 
 
-def build_forecast_set(fieldset: Any, split: str, fmt: Any, rollout_steps: int, *,
-                       windows_per_trajectory: int | None = None, limit: int | None = None) -> ForecastSet:
+def build_forecast_set(
+    fieldset: Any,
+    split: str,
+    fmt: Any,
+    rollout_steps: int,
+    *,
+    windows_per_trajectory: int | None = None,
+    limit: int | None = None,
+) -> ForecastSet:
     """Cut the split's trajectories into evaluation windows (deterministic: in row order, evenly spaced)."""
     meta = fieldset.meta
     ds = fieldset.split(split)
@@ -71,11 +78,20 @@ def build_forecast_set(fieldset: Any, split: str, fmt: Any, rollout_steps: int, 
         if limit is not None and len(contexts) >= limit:
             break
     train = fieldset.split("train")
-    train_arrays = {f: np.stack([fmt.trajectory(train[j], meta)[:, c] for j in range(min(len(train), 256))])
-                    for c, f in enumerate(meta.fields)}
-    info = RolloutInfo(meta=meta, dt=fmt.dt(meta), space_stride=fmt.space_stride, coefficients=coeffs,
-                       train_mean=training_mean(train_arrays, meta.fields))
-    return ForecastSet(np.stack(contexts), np.stack(targets), coeffs, np.array(traj_ids), np.array(starts), info)
+    train_arrays = {
+        f: np.stack([fmt.trajectory(train[j], meta)[:, c] for j in range(min(len(train), 256))])
+        for c, f in enumerate(meta.fields)
+    }
+    info = RolloutInfo(
+        meta=meta,
+        dt=fmt.dt(meta),
+        space_stride=fmt.space_stride,
+        coefficients=coeffs,
+        train_mean=training_mean(train_arrays, meta.fields),
+    )
+    return ForecastSet(
+        np.stack(contexts), np.stack(targets), coeffs, np.array(traj_ids), np.array(starts), info
+    )
 
 
 @dataclass
@@ -91,8 +107,16 @@ class Rollout:
         return float(self.valid.mean()) if self.valid.size else 1.0
 
 
-def model_rollout(loaded: Any, fmt: Any, fs: ForecastSet, contexts: np.ndarray, rollout_steps: int, *,
-                  batch_size: int, constrained: bool) -> Rollout:
+def model_rollout(
+    loaded: Any,
+    fmt: Any,
+    fs: ForecastSet,
+    contexts: np.ndarray,
+    rollout_steps: int,
+    *,
+    batch_size: int,
+    constrained: bool,
+) -> Rollout:
     """Autoregressive rollout of a trained model from ``contexts`` ``[N, k, C, *space]``.
 
     Invalid (frame, field) outputs are replaced by the persistence frame before they become context, so a
@@ -163,8 +187,16 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-def score(pred: np.ndarray, target: np.ndarray, metrics: list[str], windows: dict[str, list[int]], *,
-          n_boot: int = 1000, seed: int = 0, curve_metric: str | None = None) -> Scores:
+def score(
+    pred: np.ndarray,
+    target: np.ndarray,
+    metrics: list[str],
+    windows: dict[str, list[int]],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    curve_metric: str | None = None,
+) -> Scores:
     """Scores of predictions ``[N, F, C, *space]`` against targets: every metric over all frames and per
     window, and the per-frame curve of ``curve_metric``."""
     out = Scores()
@@ -180,7 +212,9 @@ def score(pred: np.ndarray, target: np.ndarray, metrics: list[str], windows: dic
         }
     if curve_metric:
         out.curves[curve_metric] = [
-            _finite(aggregate(curve_metric, metric_values(curve_metric, pred[:, t : t + 1], target[:, t : t + 1])))
+            _finite(
+                aggregate(curve_metric, metric_values(curve_metric, pred[:, t : t + 1], target[:, t : t + 1]))
+            )
             for t in range(F)
         ]
     return out
@@ -196,6 +230,15 @@ def keep_valid(rollouts: dict[str, Rollout], model_key: str | None) -> np.ndarra
 
 
 __all__ = [
-    "ForecastSet", "Rollout", "add_noise", "baseline_rollout", "build_forecast_set", "keep_valid",
-    "metric_value", "metric_values", "model_rollout", "persistence", "score",
+    "ForecastSet",
+    "Rollout",
+    "add_noise",
+    "baseline_rollout",
+    "build_forecast_set",
+    "keep_valid",
+    "metric_value",
+    "metric_values",
+    "model_rollout",
+    "persistence",
+    "score",
 ]

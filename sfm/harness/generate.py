@@ -68,8 +68,9 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
 
-def load_model(folder: str | Path, *, device: str | None = None, trust_remote_code: bool = False,
-               merge: bool = False) -> LoadedModel:
+def load_model(
+    folder: str | Path, *, device: str | None = None, trust_remote_code: bool = False, merge: bool = False
+) -> LoadedModel:
     """Load a run folder written by ``sfm.train`` (adapter or full model + tokenizer + ``sfm_run.json``).
 
     The base model is the run's ``base/`` folder for tiny backbones, else the recorded Hub id or path.
@@ -137,17 +138,28 @@ def generate(
         ids = torch.full((len(seqs), n), sci.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), n), dtype=torch.long)
         for r, s in enumerate(seqs):  # left padding: every prompt ends where generation starts
-            ids[r, n - len(s):] = torch.as_tensor(s)
-            mask[r, n - len(s):] = 1
+            ids[r, n - len(s) :] = torch.as_tensor(s)
+            mask[r, n - len(s) :] = 1
         ids, mask = ids.to(loaded.device), mask.to(loaded.device)
         processors = LogitsProcessorList()
         if allowed is not None:
             prompt_len = 1 if loaded.seq2seq else n
-            vocab = model.get_output_embeddings().weight.shape[0] if hasattr(model, "get_output_embeddings") else len(sci)
+            vocab = (
+                model.get_output_embeddings().weight.shape[0]
+                if hasattr(model, "get_output_embeddings")
+                else len(sci)
+            )
             processors.append(ScheduleProcessor(allowed, vocab, prompt_len, sci.eos_id))
         gen = model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-            logits_processor=processors, pad_token_id=sci.pad_id, eos_token_id=sci.eos_id, use_cache=True,
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            logits_processor=processors,
+            pad_token_id=sci.pad_id,
+            eos_token_id=sci.eos_id,
+            use_cache=True,
         )
         gen = gen[:, 1:] if loaded.seq2seq else gen[:, n:]
         for r, i in enumerate(idx):
@@ -157,8 +169,9 @@ def generate(
     return out
 
 
-def generate_sharded(loaded: LoadedModel, prompts: list[list[int]], *, state: Any = None,
-                     **kwargs: Any) -> list[list[int]]:
+def generate_sharded(
+    loaded: LoadedModel, prompts: list[list[int]], *, state: Any = None, **kwargs: Any
+) -> list[list[int]]:
     """:func:`generate` with the prompts split across processes (``accelerate launch``), gathered everywhere.
 
     Args:

@@ -131,4 +131,3 @@ class EvalResults:
             return config.from_dict(cls, data, where=str(path))
         except ConfigError as exc:
             raise DataError(str(exc)) from None
-

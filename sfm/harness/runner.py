@@ -25,8 +25,16 @@ BASELINE_PREFIX = "baseline:"
 N_EXAMPLE_FIELDS = 4  # example predictions kept per task for plots
 
 
-def evaluate(model: str, tasks: list[str], out: str | Path | None = None, *, limit: int | None = None,
-             batch_size: int = 8, seed: int = 0, progress: bool = True) -> EvalResults:
+def evaluate(
+    model: str,
+    tasks: list[str],
+    out: str | Path | None = None,
+    *,
+    limit: int | None = None,
+    batch_size: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+) -> EvalResults:
     """Evaluate a run folder (or ``baseline:NAME``) on eval tasks; write results if ``out`` is given.
 
     Args:
@@ -41,8 +49,14 @@ def evaluate(model: str, tasks: list[str], out: str | Path | None = None, *, lim
 
     state = PartialState()
     loaded, info = _load(model)
-    results = EvalResults(model=info, seed=seed, sfm_version=sfm.__version__, git=git_hash(), date=now_iso(),
-                          config={"tasks": tasks, "limit": limit, "batch_size": batch_size, "seed": seed})
+    results = EvalResults(
+        model=info,
+        seed=seed,
+        sfm_version=sfm.__version__,
+        git=git_hash(),
+        date=now_iso(),
+        config={"tasks": tasks, "limit": limit, "batch_size": batch_size, "seed": seed},
+    )
     samples: dict[str, list[dict[str, Any]]] = {}
     examples: dict[str, dict[str, np.ndarray]] = {}
     for name in tasks:
@@ -60,7 +74,7 @@ def evaluate(model: str, tasks: list[str], out: str | Path | None = None, *, lim
 
 def _load(model: str) -> tuple[Any, ModelInfo]:
     if model.startswith(BASELINE_PREFIX):
-        name = model[len(BASELINE_PREFIX):]
+        name = model[len(BASELINE_PREFIX) :]
         from sfm.registry import BASELINES
 
         BASELINES.get(name)
@@ -71,7 +85,9 @@ def _load(model: str) -> tuple[Any, ModelInfo]:
     rec = loaded.record
     info = ModelInfo(
         name=Path(model).resolve().name if Path(model).name in ("model", "") else Path(model).name,
-        kind="model", path=str(model), base_model=rec.get("base_model"),
+        kind="model",
+        path=str(model),
+        base_model=rec.get("base_model"),
         fingerprint=model_fingerprint(model),
         encoding=rec.get("encoding", {}),
     )
@@ -94,16 +110,18 @@ def _data(task: EvalTask) -> Any:
     return load_eval_data(task.data)
 
 
-def run_task(task: EvalTask, loaded: Any, *, limit: int | None, batch_size: int, seed: int,
-             state: Any) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
+def run_task(
+    task: EvalTask, loaded: Any, *, limit: int | None, batch_size: int, seed: int, state: Any
+) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
     """Run one task; returns its result, per-sample rows and a few example fields."""
     if task.family in ("forecast", "robustness", "consistency"):
         return _run_forecast(task, loaded, limit=limit, batch_size=batch_size, seed=seed, state=state)
     if task.family == "pde_identification":
         from sfm.harness.identification import run_identification
 
-        return run_identification(task, loaded, limit=limit, batch_size=batch_size, seed=seed, state=state,
-                                  fieldset=_data(task))
+        return run_identification(
+            task, loaded, limit=limit, batch_size=batch_size, seed=seed, state=state, fieldset=_data(task)
+        )
     if task.family == "symbolic_regression":
         from sfm.harness.symbolic import run_symbolic
 
@@ -116,17 +134,32 @@ def _limit(task: EvalTask, limit: int | None) -> int | None:
     return min(vals) if vals else None
 
 
-def _sharded_rollout(loaded: Any, fmt: Any, fs: fc.ForecastSet, contexts: np.ndarray, steps: int,
-                     batch_size: int, constrained: bool, state: Any) -> fc.Rollout:
+def _sharded_rollout(
+    loaded: Any,
+    fmt: Any,
+    fs: fc.ForecastSet,
+    contexts: np.ndarray,
+    steps: int,
+    batch_size: int,
+    constrained: bool,
+    state: Any,
+) -> fc.Rollout:
     """Model rollout with examples split across processes (accelerate) and gathered everywhere."""
     n = contexts.shape[0]
     if state.num_processes == 1:
-        return fc.model_rollout(loaded, fmt, fs, contexts, steps, batch_size=batch_size, constrained=constrained)
+        return fc.model_rollout(
+            loaded, fmt, fs, contexts, steps, batch_size=batch_size, constrained=constrained
+        )
     from accelerate.utils import gather_object
 
     with state.split_between_processes(list(range(n))) as mine:
-        part = fc.model_rollout(loaded, fmt, fs, contexts[mine], steps, batch_size=batch_size,
-                                constrained=constrained) if mine else None
+        part = (
+            fc.model_rollout(
+                loaded, fmt, fs, contexts[mine], steps, batch_size=batch_size, constrained=constrained
+            )
+            if mine
+            else None
+        )
         pieces = gather_object([(mine, part)])
     frames = np.zeros((n, steps * fmt.horizon, *contexts.shape[2:]))
     valid = np.zeros((n, steps * fmt.horizon, contexts.shape[2]), dtype=bool)
@@ -136,14 +169,21 @@ def _sharded_rollout(loaded: Any, fmt: Any, fs: fc.ForecastSet, contexts: np.nda
     return fc.Rollout(frames, valid)
 
 
-def _run_forecast(task: EvalTask, loaded: Any, *, limit: int | None, batch_size: int, seed: int,
-                  state: Any) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
+def _run_forecast(
+    task: EvalTask, loaded: Any, *, limit: int | None, batch_size: int, seed: int, state: Any
+) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
     from sfm.tasks import get_task_format
 
     fieldset = _data(task)
     fmt = get_task_format(task.task_format, **task.format)
-    fs = fc.build_forecast_set(fieldset, task.data.split, fmt, task.rollout_steps,
-                               windows_per_trajectory=task.windows_per_trajectory, limit=_limit(task, limit))
+    fs = fc.build_forecast_set(
+        fieldset,
+        task.data.split,
+        fmt,
+        task.rollout_steps,
+        windows_per_trajectory=task.windows_per_trajectory,
+        limit=_limit(task, limit),
+    )
     n_frames = task.rollout_steps * fmt.horizon
     levels = task.noise_levels if task.family == "robustness" else [0.0]
     predictors = ([] if loaded is None else ["model"]) + list(task.baselines)
@@ -156,24 +196,41 @@ def _run_forecast(task: EvalTask, loaded: Any, *, limit: int | None, batch_size:
         targets_all.append(fs.targets)
         for p in predictors:
             if p == "model":
-                r = _sharded_rollout(loaded, fmt, fs, ctx, task.rollout_steps, batch_size, task.constrained, state)
+                r = _sharded_rollout(
+                    loaded, fmt, fs, ctx, task.rollout_steps, batch_size, task.constrained, state
+                )
             else:
                 r = fc.baseline_rollout(p, fs, ctx, n_frames)
             by_pred[p].append(r)
     targets = np.concatenate(targets_all)
-    rollouts = {p: fc.Rollout(np.concatenate([r.frames for r in rs]), np.concatenate([r.valid for r in rs]))
-                for p, rs in by_pred.items()}
+    rollouts = {
+        p: fc.Rollout(np.concatenate([r.frames for r in rs]), np.concatenate([r.valid for r in rs]))
+        for p, rs in by_pred.items()
+    }
     keep = fc.keep_valid(rollouts, "model") if task.invalid == "drop" else np.ones(targets.shape[0], bool)
     primary_hib = bool(METRICS.meta(task.primary_metric).get("higher_is_better", False))
-    result = TaskResult(task=task.task, version=task.version, family=task.family,
-                        primary_metric=task.primary_metric, higher_is_better=primary_hib,
-                        n_examples=int(keep.sum()), config=_task_config(task),
-                        data_fingerprint=fingerprint_dir(fieldset.path, ("*.json",)))
+    result = TaskResult(
+        task=task.task,
+        version=task.version,
+        family=task.family,
+        primary_metric=task.primary_metric,
+        higher_is_better=primary_hib,
+        n_examples=int(keep.sum()),
+        config=_task_config(task),
+        data_fingerprint=fingerprint_dir(fieldset.path, ("*.json",)),
+    )
     if not keep.any():
         raise ConfigError(f"{task.task}: no example decoded validly; nothing to score (invalid: drop)")
     for p, r in rollouts.items():
-        s = fc.score(r.frames[keep], targets[keep], task.metrics, task.windows, n_boot=task.bootstrap, seed=seed,
-                     curve_metric=task.primary_metric)
+        s = fc.score(
+            r.frames[keep],
+            targets[keep],
+            task.metrics,
+            task.windows,
+            n_boot=task.bootstrap,
+            seed=seed,
+            curve_metric=task.primary_metric,
+        )
         if p == "model":
             result.model = s
             result.validity = r.validity
@@ -192,8 +249,9 @@ def _run_forecast(task: EvalTask, loaded: Any, *, limit: int | None, batch_size:
     return result, rows, ex
 
 
-def _noise_curve(task: EvalTask, by_pred: dict[str, list[fc.Rollout]], targets: np.ndarray,
-                 levels: list[float]) -> dict[str, Any]:
+def _noise_curve(
+    task: EvalTask, by_pred: dict[str, list[fc.Rollout]], targets: np.ndarray, levels: list[float]
+) -> dict[str, Any]:
     m = task.primary_metric
     curve: dict[str, Any] = {"levels": list(levels), "metric": m}
     for p, rs in by_pred.items():
@@ -201,15 +259,24 @@ def _noise_curve(task: EvalTask, by_pred: dict[str, list[fc.Rollout]], targets: 
     return curve
 
 
-def _sample_rows(task: EvalTask, fs: fc.ForecastSet, rollouts: dict[str, fc.Rollout], targets: np.ndarray,
-                 levels: list[float]) -> list[dict[str, Any]]:
+def _sample_rows(
+    task: EvalTask,
+    fs: fc.ForecastSet,
+    rollouts: dict[str, fc.Rollout],
+    targets: np.ndarray,
+    levels: list[float],
+) -> list[dict[str, Any]]:
     m = task.primary_metric
     per = {p: fc.metric_values(m, r.frames, targets) for p, r in rollouts.items()}
     n = len(fs)
     rows = []
     for i in range(targets.shape[0]):
-        row: dict[str, Any] = {"example": i % n, "trajectory": int(fs.trajectory[i % n]),
-                               "start": int(fs.start[i % n]), "noise": levels[i // n]}
+        row: dict[str, Any] = {
+            "example": i % n,
+            "trajectory": int(fs.trajectory[i % n]),
+            "start": int(fs.start[i % n]),
+            "noise": levels[i // n],
+        }
         for p, vals in per.items():
             v = np.asarray(vals[i], dtype=float)
             row[f"{p}_{m}"] = float(v.mean()) if np.isfinite(v).all() else None
@@ -225,8 +292,12 @@ def _task_config(task: EvalTask) -> dict[str, Any]:
     return to_dict(task)
 
 
-def write(results: EvalResults, samples: dict[str, list[dict[str, Any]]],
-          examples: dict[str, dict[str, np.ndarray]], out: str | Path) -> Path:
+def write(
+    results: EvalResults,
+    samples: dict[str, list[dict[str, Any]]],
+    examples: dict[str, dict[str, np.ndarray]],
+    out: str | Path,
+) -> Path:
     """Write ``results.json``, ``samples_<task>.jsonl`` and ``examples_<task>.npz`` into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

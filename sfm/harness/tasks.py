@@ -98,7 +98,11 @@ class EvalTask:
                 raise ValueError(f"window {name!r} must be [start, stop) with 0 <= start < stop, got {win}")
         if self.family == "robustness" and not self.noise_levels:
             raise ValueError("a robustness task needs noise_levels")
-        if self.data.path is None and self.data.simulator is None and self.family in ("forecast", "robustness", "consistency", "pde_identification"):
+        if (
+            self.data.path is None
+            and self.data.simulator is None
+            and self.family in ("forecast", "robustness", "consistency", "pde_identification")
+        ):
             raise ValueError("set data.path or data.simulator")
         _check_baselines(self.family, self.baselines)
 
@@ -142,7 +146,9 @@ def _raw(name: str, files: dict[str, Path], seen: tuple[str, ...] = ()) -> dict[
     if name not in files:
         from sfm.errors import did_you_mean
 
-        raise ConfigError(f"eval task {seen[-1] if seen else name!r}: includes unknown task {name!r}{did_you_mean(name, files)}")
+        raise ConfigError(
+            f"eval task {seen[-1] if seen else name!r}: includes unknown task {name!r}{did_you_mean(name, files)}"
+        )
     data = config.read_yaml(files[name])
     parent = data.pop("include", None)
     if parent is None:
@@ -180,4 +186,3 @@ def _description(path: Path) -> str:
 # The registry entry of a task is its YAML path; load_task() builds the checked EvalTask from it.
 for _name, _path in _scan().items():
     EVAL_TASKS.register(_name, description=_description(_path))(_path)
-

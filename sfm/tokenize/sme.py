@@ -41,7 +41,11 @@ def parse_sme_tokens(tokens: list[str] | tuple[str, ...]) -> float:
     if len(tokens) != 3:
         raise SfmError(f"a number needs 3 tokens (sign, mantissa, exponent), got {list(tokens)}")
     s, n, e = tokens
-    if s not in SIGNS or not (n.startswith("<N") and n.endswith(">")) or not (e.startswith("<E") and e.endswith(">")):
+    if (
+        s not in SIGNS
+        or not (n.startswith("<N") and n.endswith(">"))
+        or not (e.startswith("<E") and e.endswith(">"))
+    ):
         raise SfmError(f"malformed number tokens {list(tokens)}")
     try:
         mant = int(n[2:-1])

@@ -181,7 +181,9 @@ def _embedding_weights(model: Any) -> list[Any]:
     return out
 
 
-def resize_embeddings(model: Any, sci: ScienceTokenizer, *, init: str = "mean", pretrained: bool = True) -> None:
+def resize_embeddings(
+    model: Any, sci: ScienceTokenizer, *, init: str = "mean", pretrained: bool = True
+) -> None:
     """Resize ``model``'s embeddings to the tokenizer and initialize the rows of the added tokens.
 
     ``init="mean"``: new rows start at the mean of the existing rows (Hewitt 2021; transformers'

@@ -66,11 +66,14 @@ class CausalCollator:
             input_ids[i, : ids.size] = ids
             labels[i, : ids.size] = lab
             mask[i, : ids.size] = 1
-        return _with_ids({
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(mask),
-            "labels": torch.from_numpy(labels),
-        }, features)
+        return _with_ids(
+            {
+                "input_ids": torch.from_numpy(input_ids),
+                "attention_mask": torch.from_numpy(mask),
+                "labels": torch.from_numpy(labels),
+            },
+            features,
+        )
 
 
 @dataclass
@@ -86,11 +89,14 @@ class PackedCollator(CausalCollator):
             lab[0] = IGNORE  # never predict an example's first token from the previous example
             labels.append(lab)
         pos = np.concatenate([np.arange(s[0].size) for s in seqs])
-        return _with_ids({
-            "input_ids": torch.from_numpy(ids[None]),
-            "labels": torch.from_numpy(np.concatenate(labels)[None]),
-            "position_ids": torch.from_numpy(pos[None]),
-        }, features)
+        return _with_ids(
+            {
+                "input_ids": torch.from_numpy(ids[None]),
+                "labels": torch.from_numpy(np.concatenate(labels)[None]),
+                "position_ids": torch.from_numpy(pos[None]),
+            },
+            features,
+        )
 
 
 @dataclass
@@ -114,11 +120,14 @@ class Seq2SeqCollator:
             input_ids[i, : p.size] = p
             mask[i, : p.size] = 1
             labels[i, : c.size] = c
-        return _with_ids({
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(mask),
-            "labels": torch.from_numpy(labels),
-        }, features)
+        return _with_ids(
+            {
+                "input_ids": torch.from_numpy(input_ids),
+                "attention_mask": torch.from_numpy(mask),
+                "labels": torch.from_numpy(labels),
+            },
+            features,
+        )
 
 
 def example_ids(features: list[dict[str, Any]]) -> torch.Tensor | None:

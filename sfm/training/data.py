@@ -47,8 +47,15 @@ class Sources:
         return self.train[0][1]
 
 
-def load_sources(sources: list[Source], *, equations: Any = None, equations_path: str | None = None,
-                 train_trajectories: int | None = None, num_proc: int = 1, progress: bool = True) -> Sources:
+def load_sources(
+    sources: list[Source],
+    *,
+    equations: Any = None,
+    equations_path: str | None = None,
+    train_trajectories: int | None = None,
+    num_proc: int = 1,
+    progress: bool = True,
+) -> Sources:
     """Resolve, build if missing, and load a recipe's data.
 
     Args:
@@ -75,18 +82,28 @@ def load_sources(sources: list[Source], *, equations: Any = None, equations_path
     train, validation, described = [], [], []
     for src in sources:
         path = ex.resolve_data_path(src.path, src.simulator, src.params, src.num_samples, src.seed)
-        ex.ensure_dataset(path, src.simulator, src.params, src.num_samples, src.seed, num_proc, progress=progress)
+        ex.ensure_dataset(
+            path, src.simulator, src.params, src.num_samples, src.seed, num_proc, progress=progress
+        )
         fs = load_field_dataset(path)
         split = fs.split("train")
         if train_trajectories is not None:
             if train_trajectories > len(split):
-                raise SfmError(f"data.train_trajectories={train_trajectories}, but {path} has only "
-                               f"{len(split)} training trajectories")
+                raise SfmError(
+                    f"data.train_trajectories={train_trajectories}, but {path} has only "
+                    f"{len(split)} training trajectories"
+                )
             split = split.select(range(train_trajectories))
         train.append((split, fs.meta))
         validation.append((fs.split("validation"), fs.meta))
-        described.append({"path": str(path), "family": fs.meta.family, "fields": fs.meta.fields,
-                          "num_train_trajectories": len(split)})
+        described.append(
+            {
+                "path": str(path),
+                "family": fs.meta.family,
+                "fields": fs.meta.fields,
+                "num_train_trajectories": len(split),
+            }
+        )
     fields = list(train[0][1].fields)
     record = {"kind": "fields", "sources": described, **described[0]}
     return Sources(train, validation, fields, record)
@@ -100,15 +117,32 @@ def corpus(sources: Sources, task: Any, limit: int = 256) -> list[str]:
     return texts
 
 
-def examples(parts: list[tuple[Any, FieldMeta | None]], task: Any, sci: Any, *, seed: int,
-             max_samples: int | None, max_length: int | None, num_proc: int) -> Any:
+def examples(
+    parts: list[tuple[Any, FieldMeta | None]],
+    task: Any,
+    sci: Any,
+    *,
+    seed: int,
+    max_samples: int | None,
+    max_length: int | None,
+    num_proc: int,
+) -> Any:
     """Tokenized examples of one part, or of a shuffled mixture of several."""
     if len(parts) == 1:
         split, meta = parts[0]
-        return ex.build_examples(split, meta, task, sci, seed=seed, max_samples=max_samples,
-                                 max_length=max_length, num_proc=num_proc)
-    return ex.build_mixture_examples(parts, task, sci, seed=seed, max_samples=max_samples,
-                                     max_length=max_length, num_proc=num_proc)
+        return ex.build_examples(
+            split,
+            meta,
+            task,
+            sci,
+            seed=seed,
+            max_samples=max_samples,
+            max_length=max_length,
+            num_proc=num_proc,
+        )
+    return ex.build_mixture_examples(
+        parts, task, sci, seed=seed, max_samples=max_samples, max_length=max_length, num_proc=num_proc
+    )
 
 
 def _resolve(path: str, home: Path) -> Path:

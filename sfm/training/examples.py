@@ -136,8 +136,9 @@ def corpus_for_tokenizer(split: Any, meta: FieldMeta, task: Any, limit: int = 25
     return texts
 
 
-def resolve_data_path(path: str | None, simulator: str | None, params: dict[str, Any], num_samples: int,
-                      seed: int) -> Path:
+def resolve_data_path(
+    path: str | None, simulator: str | None, params: dict[str, Any], num_samples: int, seed: int
+) -> Path:
     """Where a recipe's data lives: its ``path`` (relative to ``$SFM_HOME``), or a cache folder named after
     the simulator and a hash of its settings."""
     import hashlib
@@ -153,8 +154,15 @@ def resolve_data_path(path: str | None, simulator: str | None, params: dict[str,
     return sfm_home() / "data" / f"{simulator}-{num_samples}-{digest}"
 
 
-def ensure_dataset(path: Path, simulator: str | None, params: dict[str, Any], num_samples: int, seed: int,
-                   num_proc: int = 1, progress: bool = True) -> Path:
+def ensure_dataset(
+    path: Path,
+    simulator: str | None,
+    params: dict[str, Any],
+    num_samples: int,
+    seed: int,
+    num_proc: int = 1,
+    progress: bool = True,
+) -> Path:
     """Return ``path``, generating the data set there first if it is missing and a simulator is named.
 
     Under ``accelerate launch`` only the main process generates; the others wait at a barrier, then read.
@@ -173,6 +181,7 @@ def ensure_dataset(path: Path, simulator: str | None, params: dict[str, Any], nu
     state = PartialState()
     with state.main_process_first():
         if state.is_main_process and not (path / FILENAME).is_file():
-            generate_dataset(simulator, num_samples, path, seed=seed, num_proc=num_proc, params=params,
-                             progress=progress)
+            generate_dataset(
+                simulator, num_samples, path, seed=seed, num_proc=num_proc, params=params, progress=progress
+            )
     return path

@@ -19,7 +19,9 @@ def quantization_config(method: str) -> Any:
     import torch
 
     if not torch.cuda.is_available():
-        raise ConfigError("peft.method 'qlora' needs a CUDA GPU (bitsandbytes 4-bit); use 'lora' on this machine")
+        raise ConfigError(
+            "peft.method 'qlora' needs a CUDA GPU (bitsandbytes 4-bit); use 'lora' on this machine"
+        )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:

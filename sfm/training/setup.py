@@ -26,8 +26,15 @@ RUN_FILE = "sfm_run.json"
 BASE_DIR = "base"
 
 
-def make_tokenizer(name_or_path: str, codec: FieldCodec, corpus: list[str], *, vocab_size: int = 384,
-                   revision: str | None = None, trust_remote_code: bool = False) -> ScienceTokenizer:
+def make_tokenizer(
+    name_or_path: str,
+    codec: FieldCodec,
+    corpus: list[str],
+    *,
+    vocab_size: int = 384,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> ScienceTokenizer:
     """The backbone's tokenizer (a fresh BPE for tiny backbones), extended with the codec's tokens."""
     if is_tiny(name_or_path):
         tokenizer = build_tiny_tokenizer(corpus, vocab_size=vocab_size)
@@ -35,16 +42,29 @@ def make_tokenizer(name_or_path: str, codec: FieldCodec, corpus: list[str], *, v
         from transformers import AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(
+                name_or_path, revision=revision, trust_remote_code=trust_remote_code
+            )
         except OSError as exc:
-            raise ConfigError(f"model.name_or_path {name_or_path!r}: cannot load its tokenizer ({str(exc).splitlines()[0]})") from None
+            raise ConfigError(
+                f"model.name_or_path {name_or_path!r}: cannot load its tokenizer ({str(exc).splitlines()[0]})"
+            ) from None
     return ScienceTokenizer.extend(tokenizer, codec)
 
 
-def make_model(name_or_path: str, sci: ScienceTokenizer, *, tiny: dict[str, Any] | None = None,
-               revision: str | None = None, torch_dtype: str = "auto", attn_implementation: str | None = None,
-               trust_remote_code: bool = False, quantization_config: Any = None,
-               embedding_init: str = "mean", init: str = "pretrained") -> Any:
+def make_model(
+    name_or_path: str,
+    sci: ScienceTokenizer,
+    *,
+    tiny: dict[str, Any] | None = None,
+    revision: str | None = None,
+    torch_dtype: str = "auto",
+    attn_implementation: str | None = None,
+    trust_remote_code: bool = False,
+    quantization_config: Any = None,
+    embedding_init: str = "mean",
+    init: str = "pretrained",
+) -> Any:
     """The backbone with its embeddings resized to the science tokenizer.
 
     ``init="random"`` builds a Hub model's architecture from its config with random weights (seeded by the
@@ -52,19 +72,31 @@ def make_model(name_or_path: str, sci: ScienceTokenizer, *, tiny: dict[str, Any]
     """
     if is_tiny(name_or_path):
         tok = sci.tokenizer
-        special = {k: v for k, v in {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
-                                     "pad_token_id": tok.pad_token_id}.items() if v is not None}
+        special = {
+            k: v
+            for k, v in {
+                "bos_token_id": tok.bos_token_id,
+                "eos_token_id": tok.eos_token_id,
+                "pad_token_id": tok.pad_token_id,
+            }.items()
+            if v is not None
+        }
         with whole_model_init():
             model = BACKBONES.get(name_or_path).build(len(sci), special_ids=special, **(tiny or {}))
     else:
         import transformers
 
-        config = transformers.AutoConfig.from_pretrained(name_or_path, revision=revision,
-                                                        trust_remote_code=trust_remote_code)
+        config = transformers.AutoConfig.from_pretrained(
+            name_or_path, revision=revision, trust_remote_code=trust_remote_code
+        )
         auto = transformers.AutoModelForSeq2SeqLM if is_seq2seq(config) else transformers.AutoModelForCausalLM
         dtype = torch_dtype if torch_dtype == "auto" else getattr(torch, torch_dtype)
-        kwargs = {"revision": revision, "dtype": dtype, "trust_remote_code": trust_remote_code,
-                  "quantization_config": quantization_config}
+        kwargs = {
+            "revision": revision,
+            "dtype": dtype,
+            "trust_remote_code": trust_remote_code,
+            "quantization_config": quantization_config,
+        }
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         if init == "random":
@@ -158,7 +190,9 @@ def world_size() -> int:
 
 def last_checkpoint(output_dir: Path) -> Path | None:
     """The newest ``checkpoint-N`` folder in a run folder, or None."""
-    ckpts = [p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    ckpts = [
+        p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()
+    ]
     return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
 
 

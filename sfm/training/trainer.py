@@ -33,7 +33,9 @@ class SfmTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         examples = inputs.pop("sfm_examples", None)
-        result = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        result = super().compute_loss(
+            model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
         loss = result[0] if return_outputs else result
         if not torch.isfinite(loss.detach()).all():
             named = examples.tolist() if examples is not None else "unknown"
@@ -81,7 +83,11 @@ class CheckpointGuard(TrainerCallback):
         if state.is_world_process_zero and folder.is_dir():
             atomic_write_json(
                 folder / CHECKPOINT_META,
-                {**distributed_facts(self.trainer), "global_step": state.global_step, "sfm_version": sfm.__version__},
+                {
+                    **distributed_facts(self.trainer),
+                    "global_step": state.global_step,
+                    "sfm_version": sfm.__version__,
+                },
             )
 
 
@@ -149,7 +155,9 @@ def verify_saved_adapter(model: Any, folder: Path, trainer: Trainer | None = Non
     mem = {_strip_adapter_name(k): v for k, v in memory.items()}
     for key, tensor in saved.items():
         ref = mem.get(_strip_adapter_name(key))
-        if ref is not None and (ref.shape != tensor.shape or not torch.allclose(ref.float(), tensor.float(), atol=1e-6)):
+        if ref is not None and (
+            ref.shape != tensor.shape or not torch.allclose(ref.float(), tensor.float(), atol=1e-6)
+        ):
             raise SfmError(f"{path}: saved tensor {key} differs from the trained weights in memory")
 
 

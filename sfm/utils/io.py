@@ -67,7 +67,9 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; published files must be readable like any other
+        os.chmod(
+            tmp, 0o666 & ~_UMASK
+        )  # mkstemp creates 0600; published files must be readable like any other
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

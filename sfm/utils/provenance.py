@@ -21,7 +21,11 @@ def git_hash() -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -44,7 +48,9 @@ def fingerprint_files(paths: list[Path], *, chunk: int = 1 << 20) -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprint_dir(path: str | Path, patterns: tuple[str, ...] = ("*.safetensors", "*.json", "*.arrow")) -> str:
+def fingerprint_dir(
+    path: str | Path, patterns: tuple[str, ...] = ("*.safetensors", "*.json", "*.arrow")
+) -> str:
     """Fingerprint the files under ``path`` that match ``patterns`` (weights, configs, data shards)."""
     path = Path(path)
     files = sorted({f for pat in patterns for f in path.rglob(pat) if f.is_file()})
@@ -52,7 +58,12 @@ def fingerprint_dir(path: str | Path, patterns: tuple[str, ...] = ("*.safetensor
 
 
 #: The files that identify a trained run's weights and encoding (top level and the tiny base, never checkpoints).
-MODEL_FILES = ("adapter_model.safetensors", "model*.safetensors", "sfm_encoding.json", "base/model*.safetensors")
+MODEL_FILES = (
+    "adapter_model.safetensors",
+    "model*.safetensors",
+    "sfm_encoding.json",
+    "base/model*.safetensors",
+)
 
 
 def model_fingerprint(run_dir: str | Path) -> str:

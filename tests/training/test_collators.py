@@ -42,17 +42,34 @@ def test_packing_matches_padding(backbone):
     model = BACKBONES.get(backbone).build(32)
     model.eval()
     rng = np.random.default_rng(0)
-    feats = [{"prompt": rng.integers(2, 32, rng.integers(3, 9)).tolist(),
-              "completion": rng.integers(2, 32, rng.integers(1, 5)).tolist()} for _ in range(4)]
+    feats = [
+        {
+            "prompt": rng.integers(2, 32, rng.integers(3, 9)).tolist(),
+            "completion": rng.integers(2, 32, rng.integers(1, 5)).tolist(),
+        }
+        for _ in range(4)
+    ]
     packed = PackedCollator(pad_id=0, bos_id=1)(feats)
     padded = CausalCollator(pad_id=0, bos_id=1)(feats)
     with torch.no_grad():
-        lp = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits[0]
-        lc = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"], use_cache=False).logits
-        loss_p = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
-                       labels=packed["labels"], use_cache=False).loss
-        loss_c = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"],
-                       labels=padded["labels"], use_cache=False).loss
+        lp = model(
+            input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False
+        ).logits[0]
+        lc = model(
+            input_ids=padded["input_ids"], attention_mask=padded["attention_mask"], use_cache=False
+        ).logits
+        loss_p = model(
+            input_ids=packed["input_ids"],
+            position_ids=packed["position_ids"],
+            labels=packed["labels"],
+            use_cache=False,
+        ).loss
+        loss_c = model(
+            input_ids=padded["input_ids"],
+            attention_mask=padded["attention_mask"],
+            labels=padded["labels"],
+            use_cache=False,
+        ).loss
     offset = 0
     for i, f in enumerate(feats):
         n = 1 + len(f["prompt"]) + len(f["completion"])

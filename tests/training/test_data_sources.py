@@ -36,8 +36,10 @@ def test_mixture_sources_are_checked():
 def test_load_sources_mixture_and_equations(tmp_path, monkeypatch):
     monkeypatch.setenv("SFM_HOME", str(tmp_path))
     small = {"nx": 64, "nt": 5, "t_end": 0.2}
-    srcs = [td.Source(simulator="heat", params={"D": 0.01, **small}, num_samples=4),
-            td.Source(simulator="advection", params={"beta": 0.5, **small}, num_samples=4)]
+    srcs = [
+        td.Source(simulator="heat", params={"D": 0.01, **small}, num_samples=4),
+        td.Source(simulator="advection", params={"beta": 0.5, **small}, num_samples=4),
+    ]
     loaded = td.load_sources(srcs, train_trajectories=2, progress=False)
     assert [m.family for _, m in loaded.train] == ["heat", "advection"]
     assert all(len(split) == 2 for split, _ in loaded.train)

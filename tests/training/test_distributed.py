@@ -55,8 +55,14 @@ def single(home):
 def test_two_processes_match_one(config, home, single):
     ref, ref_out = single
     out = home / config
-    cmd = [ACCELERATE, "launch", "--config_file", str(ROOT / "launch" / "accelerate" / f"{config}.yaml"),
-           "-m", "sfm.train"]
+    cmd = [
+        ACCELERATE,
+        "launch",
+        "--config_file",
+        str(ROOT / "launch" / "accelerate" / f"{config}.yaml"),
+        "-m",
+        "sfm.train",
+    ]
     record = _train(cmd, home, out)
     dist_type, stage = CASES[config]
     facts = record["distributed"]
@@ -66,8 +72,12 @@ def test_two_processes_match_one(config, home, single):
     assert ref["distributed"]["world_size"] == 1
     # Same global batch (8 = 4 per device x 2 processes, or 4 x 2 accumulation steps): same optimization.
     assert record["train"]["steps"] == ref["train"]["steps"]
-    torch.testing.assert_close(torch.tensor(record["train"]["loss_history"]),
-                               torch.tensor(ref["train"]["loss_history"]), rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(
+        torch.tensor(record["train"]["loss_history"]),
+        torch.tensor(ref["train"]["loss_history"]),
+        rtol=2e-3,
+        atol=2e-3,
+    )
     a, b = load_file(out / "adapter_model.safetensors"), load_file(ref_out / "adapter_model.safetensors")
     assert a.keys() == b.keys()
     for key in a:

@@ -22,8 +22,20 @@ RECIPE = ROOT / "recipes" / "tiny" / "burgers-forecast" / "lora.yaml"
 
 
 def run_train(out: Path, home: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "sfm.train", str(RECIPE), "--output_dir", str(out), "--max_steps", "8",
-           "--save_steps", "4", "--no-progress", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sfm.train",
+        str(RECIPE),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "8",
+        "--save_steps",
+        "4",
+        "--no-progress",
+        *extra,
+    ]
     full_env = {**os.environ, "SFM_HOME": str(home), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=900)
 
@@ -39,10 +51,20 @@ def trained(tmp_path_factory):
 
 def test_run_folder_layout(trained):
     _, out = trained
-    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "sfm_encoding.json",
-                 "sfm_run.json", "metrics.jsonl", "base/config.json", "base/model.safetensors"):
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "sfm_encoding.json",
+        "sfm_run.json",
+        "metrics.jsonl",
+        "base/config.json",
+        "base/model.safetensors",
+    ):
         assert (out / name).is_file(), name
-    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str((out / "base").resolve())
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        (out / "base").resolve()
+    )
     ckpt = out / "checkpoint-8" / "sfm_checkpoint.json"
     assert json.loads(ckpt.read_text())["world_size"] == 1
 
@@ -92,7 +114,9 @@ def test_resume_after_sigkill_matches_uninterrupted(trained):
 def test_global_batch_must_divide():
     assert resolve_batch(4, 1, 2, 16) == 2
     assert resolve_batch(4, 2, 1, None) == 2
-    with pytest.raises(ConfigError, match=r"global_batch_size=10 is not a multiple of .* \(4\) x processes \(2\) = 8"):
+    with pytest.raises(
+        ConfigError, match=r"global_batch_size=10 is not a multiple of .* \(4\) x processes \(2\) = 8"
+    ):
         resolve_batch(4, 1, 2, 10)
     with pytest.raises(ConfigError, match="needs gradient_accumulation_steps=4"):
         resolve_batch(2, 3, 1, 8)
@@ -116,10 +140,20 @@ def test_non_finite_loss_stops_with_step_and_batch(tmp_path):
     with torch.no_grad():
         model.get_input_embeddings().weight[7] = float("nan")  # token 7 poisons any batch that holds it
     rows = [{"prompt": [3, 4, 7], "completion": [5, 6], "trajectory": 2, "start": 1}] * 4
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, report_to=[],
-                             use_cpu=True, remove_unused_columns=False, save_strategy="no", disable_tqdm=True)
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        report_to=[],
+        use_cpu=True,
+        remove_unused_columns=False,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     trainer = SfmTrainer(model=model, args=args, train_dataset=rows, data_collator=CausalCollator(pad_id=0))
-    with pytest.raises(NonFiniteLossError, match=r"at step 1, batch examples \(trajectory, start\) \[\[2, 1\], \[2, 1\]\]"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"at step 1, batch examples \(trajectory, start\) \[\[2, 1\], \[2, 1\]\]"
+    ):
         trainer.train()
 
 
