@@ -72,9 +72,18 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 
 
 def run(
-    recipe: Any, *, resume: str = "auto", progress: bool = True, recipe_path: str | None = None
+    recipe: Any,
+    *,
+    resume: str = "auto",
+    progress: bool = True,
+    recipe_path: str | None = None,
+    run_eval: bool = True,
 ) -> TrainResult:
-    """Train from a loaded :class:`~sfm.recipe.Recipe`; the library form of ``python -m sfm.train``."""
+    """Train from a loaded :class:`~sfm.recipe.Recipe`; the library form of ``python -m sfm.train``.
+
+    With ``run_eval`` and ``evaluation.tasks`` in the recipe, the saved run is then evaluated on those tasks
+    (examples sharded across the launch's processes) into ``<output_dir>/eval/``.
+    """
     import torch
     from transformers import TrainingArguments, set_seed
 
@@ -286,7 +295,21 @@ def run(
         }
         setup.write_run_record(out, record)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(out, losses, eval_loss, facts, result.metrics)
+
+    metrics = dict(result.metrics)
+    ev = recipe.evaluation
+    if run_eval and ev.tasks:
+        banner(f"eval {', '.join(ev.tasks)}")
+        from sfm.harness.report import print_summary
+        from sfm.harness.runner import evaluate
+
+        del trainer, model  # free the training copy: evaluation loads the saved run like any user would
+        results = evaluate(str(out), list(ev.tasks), out / "eval", limit=ev.limit, batch_size=ev.batch_size,
+                           seed=t.seed, progress=progress)
+        if is_main:
+            print_summary(results)
+        metrics["eval_results"] = str(out / "eval" / "results.json")
+    return TrainResult(out, losses, eval_loss, facts, metrics)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

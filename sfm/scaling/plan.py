@@ -123,6 +123,8 @@ def _plan_cell(
         train["max_steps"] = steps
     d = apply_overrides(d, {"data": {"train_trajectories": n}, "training": train})
     label = f"{task}.{arm}.{model.name}.d{n}"
+    # The cell evaluates its run itself (sfm scaling cell), on the variant's tasks: sfm.train must not also.
+    d = {**d, "evaluation": {**(d.get("evaluation") or {}), "tasks": []}}
     recipe = config.from_dict(Recipe, d, where=f"{where}: cell {label}")
     if recipe.training.max_steps <= 0:
         raise ConfigError(

@@ -161,3 +161,16 @@ def test_load_recipe_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe(RECIPE)
     assert recipe.training.global_batch_size == 8
+
+
+@pytest.mark.slow
+def test_recipe_evaluation_runs_after_training(tmp_path):
+    from sfm.harness.results import EvalResults
+
+    out = tmp_path / "run"
+    proc = run_train(out, tmp_path, "--max_steps", "2", "--evaluation.tasks", "[forecast/burgers-tiny]",
+                     "--evaluation.limit", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = EvalResults.load(out / "eval" / "results.json")
+    task = results.tasks["forecast/burgers-tiny"]
+    assert task.n_examples == 3 and task.model is not None and "persistence" in task.baselines
