@@ -91,8 +91,9 @@ def run_quickstart(
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    result = train.run(recipe, resume="never", progress=progress, recipe_path=str(shipped_recipe(RECIPE)),
-                       run_eval=False)  # evaluated below, on tasks retargeted to reduced-size data if asked
+    result = train.run(
+        recipe, resume="never", progress=progress, recipe_path=str(shipped_recipe(RECIPE)), run_eval=False
+    )  # evaluated below, on tasks retargeted to reduced-size data if asked
     seconds["data + fine-tune"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -304,8 +304,15 @@ def run(
         from sfm.harness.runner import evaluate
 
         del trainer, model  # free the training copy: evaluation loads the saved run like any user would
-        results = evaluate(str(out), list(ev.tasks), out / "eval", limit=ev.limit, batch_size=ev.batch_size,
-                           seed=t.seed, progress=progress)
+        results = evaluate(
+            str(out),
+            list(ev.tasks),
+            out / "eval",
+            limit=ev.limit,
+            batch_size=ev.batch_size,
+            seed=t.seed,
+            progress=progress,
+        )
         if is_main:
             print_summary(results)
         metrics["eval_results"] = str(out / "eval" / "results.json")

@@ -170,7 +170,16 @@ def test_tiny_recipe_trains_two_steps(path, home, monkeypatch):
     monkeypatch.setenv("SFM_HOME", str(home))
     out = home / "runs" / path.relative_to(RECIPES).with_suffix("").as_posix().replace("/", "-")
     # evaluation after training is tested once, in test_train.py; here the recipes' own tasks would dominate
-    args = [str(path), "--max_steps", "2", "--output_dir", str(out), "--no-progress", "--evaluation.tasks", "[]"]
+    args = [
+        str(path),
+        "--max_steps",
+        "2",
+        "--output_dir",
+        str(out),
+        "--no-progress",
+        "--evaluation.tasks",
+        "[]",
+    ]
     assert main(args) == 0
     record = json.loads((out / "sfm_run.json").read_text())
     assert record["train"]["steps"] == 2 and len(record["train"]["loss_history"]) == 2

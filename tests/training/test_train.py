@@ -168,8 +168,16 @@ def test_recipe_evaluation_runs_after_training(tmp_path):
     from sfm.harness.results import EvalResults
 
     out = tmp_path / "run"
-    proc = run_train(out, tmp_path, "--max_steps", "2", "--evaluation.tasks", "[forecast/burgers-tiny]",
-                     "--evaluation.limit", "3")
+    proc = run_train(
+        out,
+        tmp_path,
+        "--max_steps",
+        "2",
+        "--evaluation.tasks",
+        "[forecast/burgers-tiny]",
+        "--evaluation.limit",
+        "3",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = EvalResults.load(out / "eval" / "results.json")
     task = results.tasks["forecast/burgers-tiny"]
