@@ -174,6 +174,8 @@ def test_tiny_recipe_trains_two_steps(path, home, monkeypatch):
         str(path),
         "--max_steps",
         "2",
+        "--logging_steps",
+        "1",
         "--output_dir",
         str(out),
         "--no-progress",
