@@ -83,16 +83,17 @@ def _load(model: str) -> tuple[Any, ModelInfo]:
 
     loaded = load_model(model)
     rec = loaded.record
+    folder = Path(model).resolve()
+    # A run folder named "model" (the quickstart's layout) is named after its parent too: "quickstart/model".
+    name = f"{folder.parent.name}/{folder.name}" if folder.name == "model" else folder.name
     info = ModelInfo(
-        name=Path(model).resolve().name if Path(model).name in ("model", "") else Path(model).name,
+        name=name,
         kind="model",
         path=str(model),
         base_model=rec.get("base_model"),
         fingerprint=model_fingerprint(model),
         encoding=rec.get("encoding", {}),
     )
-    if Path(model).name == "model":
-        info.name = Path(model).resolve().parent.name + "/model"
     return loaded, info
 
 
