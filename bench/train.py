@@ -67,7 +67,7 @@ def banner(title: str) -> None:
 def bench_recipe(home: Path, quick: bool) -> Any:
     """The LoRA twin, sized for timing: one epoch over a fixed example set, batch 8, a checkpoint only at the
     end (the Trainer saves one when the last step is reached), no log lines."""
-    from sfm.recipe import load_recipe
+    from sfm.training.recipe import load_recipe
 
     overrides = {
         "data.params": "{nu: [0.02, 0.1], nx: 128, nt: 21, t_end: 1.0, k_max: 2}",
@@ -141,7 +141,7 @@ def run_bare(recipe: Any, ds: Any, sci: Any, base_dir: Path, out: Path) -> tuple
         set_seed,
     )
 
-    from sfm.models import LORA_TARGETS
+    from sfm.models.backbones import LORA_TARGETS
 
     p, t = recipe.peft, recipe.training
     bos = [] if sci.bos_id is None else [sci.bos_id]

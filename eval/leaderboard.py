@@ -4,12 +4,12 @@
     python eval/leaderboard.py results/a/results.json results/b --out leaderboard/ --baseline persistence
     python eval/leaderboard.py results/ --out leaderboard/ --scaling sweeps/burgers/fit
 
-The logic lives in :mod:`sfm.leaderboard`; this file is the thin script the docs and CI call.
+The logic lives in :mod:`sfm.publish.leaderboard`; this file is the thin script the docs and CI call.
 """
 
 import sys
 
-from sfm.leaderboard import main
+from sfm.publish.leaderboard import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ The pipeline has four stages, each usable alone:
 1. build data (:mod:`sfm.physics`, :mod:`sfm.data`, :mod:`sfm.tokenize`),
 2. fine-tune (:mod:`sfm.train`, recipes in ``recipes/``, launch files in ``launch/``),
 3. evaluate (:mod:`sfm.harness`, :mod:`sfm.metrics`, tasks in ``eval/tasks/``),
-4. publish (:mod:`sfm.leaderboard`, :mod:`sfm.cards`),
+4. publish (:mod:`sfm.publish.leaderboard`, :mod:`sfm.publish.cards`),
 
 plus scaling-law studies over them (:mod:`sfm.scaling`). The public API below is imported on first use, so
 ``import sfm`` stays cheap (no torch, no datasets)::
@@ -39,7 +39,7 @@ _EXPORTS = {
     "ScienceTokenizer": ("sfm.tokenize.vocab", "ScienceTokenizer"),
     "get_task_format": ("sfm.tasks", "get_task_format"),
     # fine-tune
-    "load_recipe": ("sfm.recipe", "load_recipe"),
+    "load_recipe": ("sfm.training.recipe", "load_recipe"),
     "fine_tune": ("sfm.train", "run"),  # not "train": that name is the sfm.train module
     # evaluate
     "evaluate": ("sfm.harness.runner", "evaluate"),
@@ -47,9 +47,9 @@ _EXPORTS = {
     "load_model": ("sfm.harness.generate", "load_model"),
     "EvalResults": ("sfm.harness.results", "EvalResults"),
     # publish
-    "build_leaderboard": ("sfm.leaderboard", "build_leaderboard"),
-    "write_leaderboard": ("sfm.leaderboard", "write_leaderboard"),
-    "write_model_card": ("sfm.cards", "write_model_card"),
+    "build_leaderboard": ("sfm.publish.leaderboard", "build_leaderboard"),
+    "write_leaderboard": ("sfm.publish.leaderboard", "write_leaderboard"),
+    "write_model_card": ("sfm.publish.cards", "write_model_card"),
     # everything, tiny
     "run_quickstart": ("sfm.quickstart", "run_quickstart"),
 }

@@ -15,6 +15,7 @@ here, so every config class gets it for free. ``--key value`` overrides address 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -318,3 +319,8 @@ def load(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
     """Read YAML ``path``, apply ``--key value`` overrides, and build ``cls`` strictly."""
     data = merge(read_yaml(path), parse_overrides(cls, overrides))
     return from_dict(cls, data, where=str(path))
+
+
+def sfm_home() -> Path:
+    """Where relative data paths resolve: ``$SFM_HOME`` or the current folder."""
+    return Path(os.environ.get("SFM_HOME", "."))

@@ -67,10 +67,10 @@ def run_quickstart(
         overrides: Extra ``--key value`` recipe overrides.
     """
     from sfm import train
-    from sfm.cards import write_model_card
     from sfm.harness.runner import evaluate
-    from sfm.leaderboard import build_leaderboard, load_results, write_leaderboard
-    from sfm.recipe import load_recipe
+    from sfm.publish.cards import write_model_card
+    from sfm.publish.leaderboard import build_leaderboard, load_results, write_leaderboard
+    from sfm.training.recipe import load_recipe
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,7 @@ METRICS: Registry = Registry("metric", ("sfm.metrics",))
 BASELINES: Registry = Registry(
     "baseline", ("sfm.harness.baselines", "sfm.harness.identification", "sfm.harness.symbolic")
 )
-BACKBONES: Registry = Registry("backbone", ("sfm.models",))
+BACKBONES: Registry = Registry("backbone", ("sfm.models.backbones",))
 EVAL_TASKS: Registry = Registry("eval task", ("sfm.harness.tasks",))
 
 ALL: dict[str, Registry] = {

@@ -79,7 +79,7 @@ def run(
     recipe_path: str | None = None,
     run_eval: bool = True,
 ) -> TrainResult:
-    """Train from a loaded :class:`~sfm.recipe.Recipe`; the library form of ``python -m sfm.train``.
+    """Train from a loaded :class:`~sfm.training.recipe.Recipe`; the library form of ``python -m sfm.train``.
 
     With ``run_eval`` and ``evaluation.tasks`` in the recipe, the saved run is then evaluated on those tasks
     (examples sharded across the launch's processes) into ``<output_dir>/eval/``.
@@ -87,7 +87,6 @@ def run(
     import torch
     from transformers import TrainingArguments, set_seed
 
-    from sfm.recipe import recipe_to_dict
     from sfm.tasks import get_task_format
     from sfm.tokenize.fields import FieldCodec
     from sfm.tokenize.numbers import get_encoding
@@ -95,6 +94,7 @@ def run(
     from sfm.training import setup
     from sfm.training.collators import make_collator
     from sfm.training.peft_setup import apply_peft, quantization_config
+    from sfm.training.recipe import recipe_to_dict
     from sfm.training.trainer import CheckpointGuard, JsonlLogger, SfmTrainer, distributed_facts
 
     d, m, p, t = recipe.data, recipe.model, recipe.peft, recipe.training
@@ -269,7 +269,7 @@ def run(
     verify_saved_adapter(trainer.model, out, trainer)
     if trainer.is_world_process_zero():
         sci.save(out)
-        from sfm.models import count_parameters
+        from sfm.models.backbones import count_parameters
 
         trainable, total = count_parameters(model)
         record = {
@@ -321,7 +321,7 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sfm.train RECIPE [--key value ...]``; returns the exit status."""
-    from sfm.recipe import load_recipe
+    from sfm.training.recipe import load_recipe
 
     args, overrides = parse_args(argv)
     try:

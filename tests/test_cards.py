@@ -10,7 +10,11 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from sfm.cards import (
+from sfm.cli import main
+from sfm.errors import DataError, SfmError
+from sfm.harness.results import EvalResults, MetricValue, ModelInfo, Scores, TaskResult
+from sfm.physics.metadata import FieldMeta
+from sfm.publish.cards import (
     TEMPLATE,
     card_variables,
     model_card,
@@ -20,10 +24,6 @@ from sfm.cards import (
     template_variables,
     write_model_card,
 )
-from sfm.cli import main
-from sfm.errors import DataError, SfmError
-from sfm.harness.results import EvalResults, MetricValue, ModelInfo, Scores, TaskResult
-from sfm.physics.metadata import FieldMeta
 from sfm.utils.provenance import model_fingerprint
 
 RECIPE = {

@@ -288,7 +288,7 @@ def test_zero3_loads_a_hub_format_model_partitioned(tmp_path):
 
     import torch
 
-    from sfm.models import SPECIAL_TOKENS, build_tiny_tokenizer
+    from sfm.models.backbones import SPECIAL_TOKENS, build_tiny_tokenizer
     from sfm.registry import BACKBONES
 
     hub = tmp_path / "hub-model"

@@ -13,7 +13,7 @@ import pytest
 
 from sfm.errors import DataError
 from sfm.harness.results import EvalResults, MetricValue, ModelInfo, Scores, TaskResult
-from sfm.leaderboard import build_leaderboard, load_results, main, task_key, write_leaderboard
+from sfm.publish.leaderboard import build_leaderboard, load_results, main, task_key, write_leaderboard
 
 
 def mv(v, n=10):

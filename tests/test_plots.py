@@ -9,8 +9,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from sfm import plots
 from sfm.errors import DataError
+from sfm.publish import plots
 
 
 def _lines(ax):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sfm.cli import main
-from sfm.recipe import load_recipe
+from sfm.training.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipes/scaling/ holds sweep specs, not recipes (validated in tests/scaling/test_run.py)

@@ -37,9 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sfm.cards import push_to_hub, read_run, select_results, write_model_card
     from sfm.errors import DataError
-    from sfm.leaderboard import load_results
+    from sfm.publish.cards import push_to_hub, read_run, select_results, write_model_card
+    from sfm.publish.leaderboard import load_results
 
     read_run(args.model)  # a wrong --model fails before anything is read or drawn
     loaded, warnings = load_results(args.results)

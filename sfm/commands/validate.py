@@ -31,7 +31,7 @@ def validate_file(path: str) -> str:
 
         t = load_task(str(p))
         return f"eval task {t.task} v{t.version} ({t.family})"
-    from sfm.recipe import load_recipe
+    from sfm.training.recipe import load_recipe
 
     r = load_recipe(p)
     return f"recipe: {r.model.name_or_path}, {r.peft.method}, task {r.data.task}, encoding {r.data.encoding}"

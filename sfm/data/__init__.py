@@ -7,7 +7,7 @@
     ds = load_field_dataset("data/burgers")
     ds.arrays("train", "u")          # [n, T, X] float32
 
-The names below are loaded on first use, so importing :mod:`sfm.data.source` (as the importers do) does not
+The names below are loaded on first use, so importing :mod:`sfm.physics.io.rows` (as the importers do) does not
 import ``datasets``.
 """
 

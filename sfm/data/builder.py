@@ -37,8 +37,8 @@ from datasets.arrow_writer import ArrowWriter
 from tqdm.auto import tqdm
 
 from sfm.data.cards import write_card
-from sfm.data.source import SPLITS, Column, RowSource
 from sfm.errors import ConfigError, DataError
+from sfm.physics.io.rows import SPLITS, Column, RowSource
 from sfm.physics.metadata import RunningStats
 from sfm.utils.io import atomic_dir
 
@@ -133,7 +133,7 @@ def build(
     """Write ``source`` as a field data set in ``out`` (atomically).
 
     Args:
-        source: Rows and metadata (see :mod:`sfm.data.source`).
+        source: Rows and metadata (see :mod:`sfm.physics.io.rows`).
         out: Destination folder; an existing non-empty folder is an error unless ``overwrite``.
         seed: Seed of the train/validation/test assignment (unused when the source has predefined splits).
         split_fractions: Fractions of rows in train, validation, test.

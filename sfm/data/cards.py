@@ -15,7 +15,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import sfm
-from sfm.data.source import SPLITS
+from sfm.physics.io.rows import SPLITS
 from sfm.physics.metadata import FieldMeta
 
 TEMPLATE = Path(__file__).with_name("card_template.md")

@@ -271,7 +271,7 @@ def load_equation_dataset(path: str | Path) -> Any:
 
 def equation_dataset_path(spec: EquationSpec) -> Path:
     """The cache folder of ``spec``: ``$SFM_HOME/data/equations-<source>-<hash of the spec>``."""
-    from sfm.recipe import sfm_home
+    from sfm.config import sfm_home
 
     digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:10]
     return sfm_home() / "data" / f"equations-{spec.source}-{digest}"

@@ -19,8 +19,8 @@ import numpy as np
 
 import sfm
 from sfm.data.builder import build, scalar_column
-from sfm.data.source import SPLITS, SimulatorRows
 from sfm.errors import ConfigError, DataError, UnknownNameError, did_you_mean
+from sfm.physics.io.rows import SPLITS, SimulatorRows
 from sfm.physics.metadata import FieldMeta
 from sfm.physics.simulators.base import get_simulator
 from sfm.registry import IMPORTERS

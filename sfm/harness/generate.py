@@ -17,7 +17,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from sfm.errors import DataError
-from sfm.models import is_seq2seq
+from sfm.models.backbones import is_seq2seq
 from sfm.tokenize.vocab import ScienceTokenizer
 
 

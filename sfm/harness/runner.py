@@ -100,7 +100,7 @@ def _load(model: str) -> tuple[Any, ModelInfo]:
 def load_eval_data(d: EvalData) -> Any:
     """The field data set an :class:`EvalData` names, generated (and cached) first if needed."""
     from sfm.data import load_field_dataset
-    from sfm.training.examples import ensure_dataset, resolve_data_path
+    from sfm.data.cache import ensure_dataset, resolve_data_path
 
     path = resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
     ensure_dataset(path, d.simulator, d.params, d.num_samples, d.seed, progress=False)

@@ -264,7 +264,7 @@ def make_scratch_init(out: str | Path, stage_id: str) -> Path:
     import torch
     import transformers
 
-    from sfm.models import is_seq2seq
+    from sfm.models.backbones import is_seq2seq
 
     out = Path(out)
     stages = {s["id"]: s for s in _sweep(out)["stages"]}

@@ -103,7 +103,7 @@ class _Key(NamedTuple):
 def _plan_cell(
     spec: SweepSpec, base: dict[str, Any], key: _Key, index: int, stages: dict[str, Stage], where: str
 ) -> Cell:
-    from sfm.recipe import Recipe
+    from sfm.training.recipe import Recipe
 
     task, model, steps, n, arm, seed = key
     variant = spec.tasks[task]
@@ -160,7 +160,7 @@ def _plan_cell(
 
 
 def _apply_model(d: dict[str, Any], m: ModelVariant) -> dict[str, Any]:
-    from sfm.recipe import ModelSection, PeftSection
+    from sfm.training.recipe import ModelSection, PeftSection
 
     d = dict(d)
     model = {"name_or_path": ModelSection.name_or_path, **(d.get("model") or {})}
@@ -190,7 +190,7 @@ def _arm_start(
     where: str,
 ) -> Stage | None:
     """The stage whose output this arm starts from (None: start from ``name`` itself)."""
-    from sfm.models import is_tiny
+    from sfm.models.backbones import is_tiny
 
     if arm == "scratch":
         if is_tiny(name):
@@ -223,7 +223,7 @@ def _arm_start(
 def _pretrain_stage(
     spec: SweepSpec, base: dict[str, Any], model: ModelVariant, sid: str, where: str
 ) -> Stage:
-    from sfm.recipe import Recipe
+    from sfm.training.recipe import Recipe
 
     recipes, prev = [], None
     for st in spec.pretrain:

@@ -166,7 +166,7 @@ def stage_done(out: Path, stage: Stage) -> bool:
 def generate_data(plan: Plan, home: Path, *, progress: bool = True) -> None:
     """Generate every data set the sweep reads, once, before any job starts (parallel cells never race to
     write the same cache folder)."""
-    from sfm.training.examples import ensure_dataset, resolve_data_path
+    from sfm.data.cache import ensure_dataset, resolve_data_path
 
     wanted: dict[str, dict[str, Any]] = {}
     for r in [r for s in plan.stages for r in s.recipes] + [c.recipe for c in plan.cells]:

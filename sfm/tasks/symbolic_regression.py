@@ -107,7 +107,7 @@ class SymbolicRegression:
     def target_words(self, row: dict[str, Any], sci: ScienceTokenizer) -> list[str]:
         """The true formula of a row in prefix words, constants at the codec's sme precision."""
         from sfm.physics.equations import parse, to_prefix
-        from sfm.tokenize.sme import sme_tokens
+        from sfm.physics.equations.sme import sme_tokens
 
         digits = _sme(sci).digits
         return to_prefix(

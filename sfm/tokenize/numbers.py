@@ -142,8 +142,8 @@ class Bins(NumberEncoding):
 class SignMantissaExponent(NumberEncoding):
     """Sign, mantissa and exponent tokens, e.g. ``-0.031416 -> <-> <N3142> <E-5>``.
 
-    The token strings are those of :mod:`sfm.tokenize.sme` (shared with equation constants), and so is the
-    rounding: in range, the tokens equal :func:`sfm.tokenize.sme.sme_tokens` token for token (decimal ties
+    The token strings are those of :mod:`sfm.physics.equations.sme` (shared with equation constants), and so is the
+    rounding: in range, the tokens equal :func:`sfm.physics.equations.sme.sme_tokens` token for token (decimal ties
     are settled by Python's exact formatting). Magnitudes below the smallest nonzero number
     ``10**(min_exp + digits - 1)`` round to it or to zero; those that round above ``(10**digits - 1) *
     10**max_exp`` cannot be encoded.

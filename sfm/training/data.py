@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sfm.data import cache
 from sfm.errors import SfmError
 from sfm.physics.metadata import FieldMeta
 from sfm.training import examples as ex
@@ -69,8 +70,8 @@ def load_sources(
     if equations is not None:
         from dataclasses import asdict
 
+        from sfm.config import sfm_home
         from sfm.data.equations import ensure_equation_dataset
-        from sfm.recipe import sfm_home
 
         path = None if equations_path is None else _resolve(equations_path, sfm_home())
         dd = ensure_equation_dataset(equations, path)
@@ -81,8 +82,8 @@ def load_sources(
 
     train, validation, described = [], [], []
     for src in sources:
-        path = ex.resolve_data_path(src.path, src.simulator, src.params, src.num_samples, src.seed)
-        ex.ensure_dataset(
+        path = cache.resolve_data_path(src.path, src.simulator, src.params, src.num_samples, src.seed)
+        cache.ensure_dataset(
             path, src.simulator, src.params, src.num_samples, src.seed, num_proc, progress=progress
         )
         fs = load_field_dataset(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sfm.errors import ConfigError
-from sfm.models import embedding_modules, is_seq2seq, lora_targets
+from sfm.models.backbones import embedding_modules, is_seq2seq, lora_targets
 
 
 def quantization_config(method: str) -> Any:

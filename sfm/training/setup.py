@@ -16,7 +16,7 @@ import torch
 
 import sfm
 from sfm.errors import ConfigError, SfmError
-from sfm.models import BACKBONES, build_tiny_tokenizer, is_seq2seq, is_tiny
+from sfm.models.backbones import BACKBONES, build_tiny_tokenizer, is_seq2seq, is_tiny
 from sfm.tokenize.fields import FieldCodec
 from sfm.tokenize.vocab import ScienceTokenizer, resize_embeddings
 from sfm.utils.io import atomic_write_json

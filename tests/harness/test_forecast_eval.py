@@ -17,7 +17,7 @@ from sfm.harness import forecast as fc
 from sfm.harness import runner
 from sfm.harness.results import EvalResults, ModelInfo
 from sfm.harness.tasks import EvalTask
-from sfm.models import build_tiny_tokenizer
+from sfm.models.backbones import build_tiny_tokenizer
 from sfm.tasks import get_task_format
 from sfm.tokenize.fields import FieldCodec
 from sfm.tokenize.numbers import get_encoding

@@ -17,7 +17,7 @@ from sfm.harness import runner
 from sfm.harness.identification import build_identification_set, load_sources, majority, options_of
 from sfm.harness.results import EvalResults, ModelInfo
 from sfm.harness.tasks import EvalTask, load_task
-from sfm.models import build_tiny_tokenizer
+from sfm.models.backbones import build_tiny_tokenizer
 from sfm.registry import EVAL_TASKS
 from sfm.tasks import get_task_format
 from sfm.tokenize.fields import FieldCodec

@@ -24,12 +24,12 @@ from sfm.harness.symbolic import (
     per_sample_scores,
 )
 from sfm.harness.tasks import EvalTask
-from sfm.models import build_tiny_tokenizer
+from sfm.models.backbones import build_tiny_tokenizer
 from sfm.physics.equations import parse, to_prefix
+from sfm.physics.equations.sme import sme_tokens
 from sfm.tasks import get_task_format
 from sfm.tokenize.fields import FieldCodec
 from sfm.tokenize.numbers import get_encoding
-from sfm.tokenize.sme import sme_tokens
 from sfm.tokenize.vocab import ScienceTokenizer
 
 METRICS = ["r2_acc_099", "r2", "r2_acc_0999", "point_accuracy", "symbolic_equiv", "tree_edit_distance"]

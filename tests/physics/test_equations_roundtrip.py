@@ -25,7 +25,7 @@ from sfm.physics.equations import (
     to_infix,
     to_prefix,
 )
-from sfm.tokenize.sme import sme_tokens
+from sfm.physics.equations.sme import sme_tokens
 
 SYMBOLS = [sympy.Symbol(n) for n in ("x", "y", "z", "u_xx", "theta1", "E_n")]
 FUNCS = [

@@ -468,7 +468,7 @@ def test_scratch_init_copies_architecture_not_weights(tmp_path, home):
     import torch
     import transformers
 
-    from sfm.models import BACKBONES, build_tiny_tokenizer
+    from sfm.models.backbones import BACKBONES, build_tiny_tokenizer
 
     hub = tmp_path / "hub-model"  # stands in for a Hub id: a saved model with its tokenizer
     tok = build_tiny_tokenizer(["u at t=0.1 predict 1:", "burgers nu=0.01"], vocab_size=300)
@@ -615,7 +615,7 @@ def test_cell_entry_point_errors(tmp_path, home, capsys):
 
 
 def test_recipe_files_of_cells_load(tmp_path, home):
-    from sfm.recipe import load_recipe
+    from sfm.training.recipe import load_recipe
 
     spec = write_spec(tmp_path)
     out = tmp_path / "out"

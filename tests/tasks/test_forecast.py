@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sfm.errors import ConfigError, DataError
-from sfm.models import build_tiny_tokenizer
+from sfm.models.backbones import build_tiny_tokenizer
 from sfm.physics.metadata import FieldMeta
 from sfm.tasks import get_task_format
 from sfm.tasks.forecast import Forecast

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from sfm.data import generate_dataset, load_field_dataset
 from sfm.errors import ConfigError, DataError
-from sfm.models import build_tiny_tokenizer
+from sfm.models.backbones import build_tiny_tokenizer
 from sfm.tasks import get_task_format
 from sfm.tasks.pde_identification import Identified, PdeIdentification, answer_text, parse_answer
 from sfm.tokenize.fields import FieldCodec

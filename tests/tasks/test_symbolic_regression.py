@@ -19,7 +19,7 @@ from sfm.data.equations import (
 )
 from sfm.errors import ConfigError, DataError, UnknownNameError
 from sfm.metrics.symbolic import symbolic_equivalence
-from sfm.models import build_tiny_tokenizer
+from sfm.models.backbones import build_tiny_tokenizer
 from sfm.physics.equations import evaluate, parse, to_infix
 from sfm.tasks import get_task_format
 from sfm.tasks.symbolic_regression import ParsedFormula, SymbolicRegression

@@ -3,7 +3,7 @@
 The bounds are the ones each encoding states (``max_error``); the property tests draw samples over 60
 decades (zeros, negatives, 1e-30, 1e30, constant samples, single values, mixed magnitudes) and check every
 decoded value against its bound. The ``sme`` encoding is also checked token for token against the scalar
-reference :func:`sfm.tokenize.sme.sme_tokens`, including decimal ties.
+reference :func:`sfm.physics.equations.sme.sme_tokens`, including decimal ties.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 
 import sfm.tokenize._encoding as encoding_module
 from sfm.errors import ConfigError, SfmError, UnknownNameError
+from sfm.physics.equations.sme import parse_sme_tokens, sme_tokens
 from sfm.tokenize.numbers import (
     SCALE_DECADES,
     SCALE_STEPS_PER_DECADE,
     encoding_from_config,
     get_encoding,
 )
-from sfm.tokenize.sme import parse_sme_tokens, sme_tokens
 
 ENCODINGS = {
     "bins": get_encoding("bins"),

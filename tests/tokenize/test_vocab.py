@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sfm.errors import ConfigError, DataError, SfmError
-from sfm.models import build_tiny_tokenizer
+from sfm.models.backbones import build_tiny_tokenizer
 from sfm.registry import BACKBONES
 from sfm.tokenize.fields import FieldCodec
 from sfm.tokenize.numbers import get_encoding

@@ -6,8 +6,8 @@ import pytest
 
 from sfm import config
 from sfm.errors import ConfigError, SfmError
-from sfm.recipe import Recipe
 from sfm.training import data as td
+from sfm.training.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def test_load_sources_mixture_and_equations(tmp_path, monkeypatch):
 
 
 def test_shipped_mixture_and_equation_recipes_load():
-    from sfm.recipe import load_recipe
+    from sfm.training.recipe import load_recipe
 
     ident = load_recipe(ROOT / "recipes" / "tiny" / "identify" / "lora.yaml")
     assert [m.simulator for m in ident.data.mixture] == ["heat", "advection"]

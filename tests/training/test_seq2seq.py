@@ -57,8 +57,8 @@ def loaded(trained):
 def windows(trained, loaded):
     """Test-split windows of the twin's data on the grid the model sees, with their prompts."""
     from sfm.data import load_field_dataset
-    from sfm.recipe import load_recipe
     from sfm.tasks import get_task_format
+    from sfm.training.recipe import load_recipe
 
     record = json.loads((trained[1] / "sfm_run.json").read_text())
     recipe = load_recipe(RECIPE)

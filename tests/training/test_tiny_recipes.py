@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sfm.recipe import load_recipe
+from sfm.training.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
@@ -123,7 +123,7 @@ def test_hand_formula_equals_peft(family, method):
     """The header arithmetic's formula, checked against PEFT on small models with unequal dimensions."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    from sfm.models import LORA_TARGETS, is_seq2seq
+    from sfm.models.backbones import LORA_TARGETS, is_seq2seq
     from sfm.registry import BACKBONES
 
     if family == "t5":

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from sfm.errors import ConfigError
-from sfm.recipe import load_recipe
+from sfm.training.recipe import load_recipe
 from sfm.training.setup import resolve_batch
 
 ROOT = Path(__file__).resolve().parents[2]

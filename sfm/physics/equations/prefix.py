@@ -5,7 +5,7 @@ parentheses and a sequence model can emit it token by token::
 
     x - 2*y/3          ->  sub x div mul INT+ 2 y INT+ 3
     exp(-theta**2/2)   ->  exp neg div pow theta INT+ 2 INT+ 2
-    0.01*u_xx          ->  mul <+> <N1000> <E-5> u_xx               (floats: sfm.tokenize.sme by default)
+    0.01*u_xx          ->  mul <+> <N1000> <E-5> u_xx               (floats: sfm.physics.equations.sme by default)
 
 Tokens:
     * operators ``add sub mul div pow`` (binary) and ``neg`` (unary); sympy has no subtraction or division,
@@ -15,7 +15,7 @@ Tokens:
     * integers exactly, as a sign marker and base-10 digits: ``INT+ 1 2`` is 12, ``INT- 3`` is -3;
       a rational is ``div INT+ p INT+ q``;
     * floats through a number encoding, by default the three sign/mantissa/exponent tokens of
-      :func:`sfm.tokenize.sme.sme_tokens` (4 significant digits; pass ``partial(sme_tokens, digits=17)`` for
+      :func:`sfm.physics.equations.sme.sme_tokens` (4 significant digits; pass ``partial(sme_tokens, digits=17)`` for
       an exact double round trip);
     * variables by their own names (a name that collides with an operator token is refused);
     * ``eq lhs rhs`` for an equation, only as the first token.
@@ -38,7 +38,7 @@ from sfm.physics.equations.parser import (
     _power,
 )
 from sfm.physics.equations.printing import BINARY_OPS, UNARY_OPS, Node, canonical_tree
-from sfm.tokenize.sme import parse_sme_tokens, sme_tokens
+from sfm.physics.equations.sme import parse_sme_tokens, sme_tokens
 
 INT_SIGNS = ("INT+", "INT-")
 DIGITS = tuple("0123456789")

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from sfm.data.source import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.errors import ConfigError, DataError
+from sfm.physics.io.rows import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.physics.metadata import SPATIAL_AXES, FieldMeta
 from sfm.registry import IMPORTERS
 

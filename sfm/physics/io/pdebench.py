@@ -40,9 +40,9 @@ import h5py
 import numpy as np
 import yaml
 
-from sfm.data.hdf5 import attr_number, dataset, open_h5, take_rows, text
-from sfm.data.source import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.errors import ConfigError, DataError, did_you_mean
+from sfm.physics.io.hdf5 import attr_number, dataset, open_h5, take_rows, text
+from sfm.physics.io.rows import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.physics.metadata import SPATIAL_AXES, FieldMeta
 from sfm.registry import IMPORTERS
 

@@ -39,9 +39,9 @@ import h5py
 import numpy as np
 import yaml
 
-from sfm.data.hdf5 import attr_number, dataset, open_h5, take_rows, text, texts
-from sfm.data.source import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.errors import DataError
+from sfm.physics.io.hdf5 import attr_number, dataset, open_h5, take_rows, text, texts
+from sfm.physics.io.rows import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.physics.metadata import SPATIAL_AXES, FieldMeta
 from sfm.registry import IMPORTERS
 

@@ -1,4 +1,4 @@
-"""Outputs of :mod:`sfm.leaderboard`: Markdown, CSV, JSON, and one self-contained HTML page with plots.
+"""Outputs of :mod:`sfm.publish.leaderboard`: Markdown, CSV, JSON, and one self-contained HTML page with plots.
 
 The tables are built once, as header + rows of text, and every format renders the same cells, so the
 Markdown and HTML cannot disagree. The HTML page embeds its plots as base64 PNG and its style inline: it
@@ -19,10 +19,10 @@ import jinja2
 import numpy as np
 
 import sfm
-from sfm import plots
 from sfm.errors import DataError
 from sfm.harness.report import fmt_value
-from sfm.leaderboard import Leaderboard, Row, TaskTable
+from sfm.publish import plots
+from sfm.publish.leaderboard import Leaderboard, Row, TaskTable
 from sfm.utils.io import atomic_write_json, atomic_write_text, read_json
 from sfm.utils.provenance import now_iso
 

@@ -1,4 +1,4 @@
-"""The body sections of a model card (:mod:`sfm.cards`), each a Markdown string built from the run's records.
+"""The body sections of a model card (:mod:`sfm.publish.cards`), each a Markdown string built from the run's records.
 
 Every function takes the records (``sfm_run.json`` as a dict, the data's :class:`FieldMeta`, typed results),
 never a half-rendered card, so each section can be checked on its own.
@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from sfm import plots
 from sfm.harness.report import fmt_value
 from sfm.harness.results import EvalResults, TaskResult
 from sfm.physics.metadata import FieldMeta
+from sfm.publish import plots
 
 REFERENCE = "persistence"  # the baseline the limitations compare against: beating it is the least to ask
 METHOD_NAMES = {

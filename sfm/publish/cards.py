@@ -31,7 +31,10 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 import sfm
-from sfm.cards_body import (
+from sfm.errors import DataError, SfmError
+from sfm.harness.results import EvalResults, TaskResult
+from sfm.physics.metadata import FieldMeta
+from sfm.publish.cards_body import (
     base_model_line,
     data_section,
     draw_figures,
@@ -46,9 +49,6 @@ from sfm.cards_body import (
     summary,
     usage,
 )
-from sfm.errors import DataError, SfmError
-from sfm.harness.results import EvalResults, TaskResult
-from sfm.physics.metadata import FieldMeta
 from sfm.utils.io import atomic_write_text, read_json
 from sfm.utils.provenance import model_fingerprint
 
@@ -155,7 +155,7 @@ def base_model_id(record: dict[str, Any]) -> str | None:
     base = record.get("base_model")
     if not base or record.get("tiny_base"):
         return None
-    from sfm.models import is_tiny
+    from sfm.models.backbones import is_tiny
 
     if is_tiny(base) or Path(base).expanduser().exists() or base.startswith((".", "/", "~")):
         return None

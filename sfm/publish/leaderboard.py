@@ -21,7 +21,7 @@ Decisions (each tested in ``tests/test_leaderboard.py``):
   tasks are ranked on the tasks they have, and the count is shown. Results with no baseline at all still
   get per-task tables, with no overall score.
 
-This module builds the :class:`Leaderboard`; :mod:`sfm.leaderboard_render` writes its files.
+This module builds the :class:`Leaderboard`; :mod:`sfm.publish.leaderboard_render` writes its files.
 """
 
 from __future__ import annotations
@@ -437,7 +437,7 @@ def write_leaderboard(
     Returns:
         ``{"md": path, "csv": path, "json": path, "html": path}``.
     """
-    from sfm.leaderboard_render import write_all
+    from sfm.publish.leaderboard_render import write_all
 
     return write_all(lb, Path(out), scaling=list(scaling or []))
 

@@ -10,7 +10,6 @@ wrong types and unknown registry names fail with one line before any work starts
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,11 +255,6 @@ class Recipe:
         except ConfigError as exc:
             raise ConfigError(f"data.encoding_options: {exc}") from None
         _check_simulator(self.data.simulator, self.data.params, "data.params")
-
-
-def sfm_home() -> Path:
-    """Where relative data paths resolve: ``$SFM_HOME`` or the current folder."""
-    return Path(os.environ.get("SFM_HOME", "."))
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:

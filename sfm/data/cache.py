@@ -1,0 +1,59 @@
+"""Where field data sets live and how they are made on first use: the data cache under ``$SFM_HOME``.
+
+Recipes, eval tasks and sweeps name data by simulator settings; every one of them resolves to the same cache
+folder through :func:`resolve_data_path` and builds it at most once through :func:`ensure_dataset`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from sfm.config import sfm_home
+from sfm.errors import DataError
+
+
+def resolve_data_path(
+    path: str | None, simulator: str | None, params: dict[str, Any], num_samples: int, seed: int
+) -> Path:
+    """Where a recipe's data lives: its ``path`` (relative to ``$SFM_HOME``), or a cache folder named after
+    the simulator and a hash of its settings."""
+    if path is not None:
+        p = Path(path)
+        return p if p.is_absolute() else sfm_home() / p
+    key = json.dumps({"sim": simulator, "params": params, "n": num_samples, "seed": seed}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return sfm_home() / "data" / f"{simulator}-{num_samples}-{digest}"
+
+
+def ensure_dataset(
+    path: Path,
+    simulator: str | None,
+    params: dict[str, Any],
+    num_samples: int,
+    seed: int,
+    num_proc: int = 1,
+    progress: bool = True,
+) -> Path:
+    """Return ``path``, generating the data set there first if it is missing and a simulator is named.
+
+    Under ``accelerate launch`` only the main process generates; the others wait at a barrier, then read.
+    """
+    from sfm.data import generate_dataset
+    from sfm.physics.metadata import FILENAME
+
+    if (path / FILENAME).is_file():
+        return path
+    if simulator is None:
+        raise DataError(f"{path}: no field data set there, and no data.simulator to generate one")
+    from accelerate import PartialState
+
+    state = PartialState()
+    with state.main_process_first():
+        if state.is_main_process and not (path / FILENAME).is_file():
+            generate_dataset(
+                simulator, num_samples, path, seed=seed, num_proc=num_proc, params=params, progress=progress
+            )
+    return path
