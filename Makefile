@@ -10,6 +10,8 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# neuraloperator imports wandb; sfm never logs there unless asked (sfm.models sets the same default).
+export WANDB_MODE ?= disabled
 # DeepSpeed JIT-compiles a CPU communication op on first use; keep the build where later runs find it.
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/$(VENV)/torch_extensions
 
@@ -28,15 +30,18 @@ $(STAMP): pyproject.toml constraints.txt
 quickstart: $(STAMP)
 	$(BIN)/sfm quickstart $(ARGS)
 
+# The full suite (what CI runs).
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
+# Seconds, not minutes: nothing that trains, launches processes or generates with a model.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not distributed" $(ARGS)
+	$(BIN)/python -m pytest -m "not slow and not distributed and not trains" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

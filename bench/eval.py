@@ -47,7 +47,7 @@ def build(n_examples: int, workdir: Path) -> tuple[Any, Any, Any, list[list[int]
     """The tiny model, the forecast format, the forecast set and ``n_examples`` prompts."""
     from sfm.data import generate_dataset, load_field_dataset
     from sfm.harness import forecast as fc
-    from sfm.harness.generate import LoadedModel
+    from sfm.models.run import LoadedModel
     from sfm.tasks.forecast import Forecast
     from sfm.tokenize.fields import FieldCodec
     from sfm.tokenize.numbers import get_encoding

@@ -4,12 +4,13 @@
     python eval/leaderboard.py results/a/results.json results/b --out leaderboard/ --baseline persistence
     python eval/leaderboard.py results/ --out leaderboard/ --scaling sweeps/burgers/fit
 
-The logic lives in :mod:`sfm.publish.leaderboard`; this file is the thin script the docs and CI call.
+The same command as ``sfm leaderboard``: this thin script calls :func:`sfm.commands.leaderboard.main`, and
+the ranking itself lives in :mod:`sfm.publish.leaderboard`.
 """
 
 import sys
 
-from sfm.publish.leaderboard import main
+from sfm.commands.leaderboard import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,7 +44,8 @@ _EXPORTS = {
     # evaluate
     "evaluate": ("sfm.harness.runner", "evaluate"),
     "load_task": ("sfm.harness.tasks", "load_task"),
-    "load_model": ("sfm.harness.generate", "load_model"),
+    "load_model": ("sfm.models.run", "load_model"),
+    "RunRecord": ("sfm.models.run", "RunRecord"),
     "EvalResults": ("sfm.harness.results", "EvalResults"),
     # publish
     "build_leaderboard": ("sfm.publish.leaderboard", "build_leaderboard"),

@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sfm`` with ``argv``; user errors print one line and return 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands that take recipe overrides (sfm train RECIPE --key value) get the arguments argparse does not
+    # know; every other command refuses them as parse_args would.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     if not getattr(args, "func", None):
         parser.print_help()
         return 1

@@ -110,6 +110,16 @@ BASELINES: Registry = Registry(
 )
 BACKBONES: Registry = Registry("backbone", ("sfm.models.backbones",))
 EVAL_TASKS: Registry = Registry("eval task", ("sfm.harness.tasks",))
+FAMILIES: Registry = Registry(
+    "eval family",
+    (
+        "sfm.harness.forecast",
+        "sfm.harness.robustness",
+        "sfm.harness.consistency",
+        "sfm.harness.identification",
+        "sfm.harness.symbolic",
+    ),
+)
 
 ALL: dict[str, Registry] = {
     "simulators": SIMULATORS,
@@ -120,4 +130,5 @@ ALL: dict[str, Registry] = {
     "baselines": BASELINES,
     "backbones": BACKBONES,
     "eval-tasks": EVAL_TASKS,
+    "eval-families": FAMILIES,
 }

@@ -19,9 +19,17 @@ def test_there_are_recipes():
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_shipped_recipe_validates(path):
     recipe = load_recipe(path)
-    assert recipe.training.output_dir
+    # A run folder of its own, relative (no machine-specific path): an existing run folder resumes, so a
+    # recipe left on the default folder would continue another recipe's run.
+    out = Path(recipe.training.output_dir)
+    assert not out.is_absolute() and out.parts[0] == "runs" and len(out.parts) >= 2, out
     text = path.read_text()
     assert text.lstrip().startswith("#"), "every recipe starts with a header comment giving its command"
+
+
+def test_recipes_write_distinct_run_folders():
+    folders = [load_recipe(p).training.output_dir for p in RECIPES]
+    assert len(set(folders)) == len(folders), sorted(f for f in folders if folders.count(f) > 1)
 
 
 BAD = {

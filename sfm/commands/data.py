@@ -19,6 +19,9 @@ import yaml
 
 from sfm.errors import ConfigError
 
+# Each action imports sfm.data's builders (and with them ``datasets``, ~3 s) when it runs: ``sfm --help`` builds
+# every command's parser, and should not pay for that.
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="generate, import and describe field data sets")

@@ -12,6 +12,9 @@ from pathlib import Path
 from sfm.errors import SfmError
 from sfm.scaling.table import AXES, JOINT_DATA
 
+# Each action imports what it runs (scipy and matplotlib for fits, the harness for sweeps) when it runs:
+# ``sfm --help`` builds every command's parser, and should not pay for them.
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(

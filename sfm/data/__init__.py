@@ -7,8 +7,8 @@
     ds = load_field_dataset("data/burgers")
     ds.arrays("train", "u")          # [n, T, X] float32
 
-The names below are loaded on first use, so importing :mod:`sfm.physics.io.rows` (as the importers do) does not
-import ``datasets``.
+The names below are loaded on first use, so importing a light submodule (:mod:`sfm.data.cache`, as recipes
+and sweeps do) does not import ``datasets``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _LAZY = {
     "import_dataset": "sfm.data.fieldset",
     "load_field_dataset": "sfm.data.fieldset",
     "FieldDataset": "sfm.data.fieldset",
-    "split_indices": "sfm.data.builder",
+    "split_indices": "sfm.data.splits",
 }
 
 __all__ = sorted(_LAZY)

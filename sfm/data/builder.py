@@ -37,45 +37,16 @@ from datasets.arrow_writer import ArrowWriter
 from tqdm.auto import tqdm
 
 from sfm.data.cards import write_card
+from sfm.data.splits import SPLIT_FRACTIONS, split_indices
 from sfm.errors import ConfigError, DataError
-from sfm.physics.io.rows import SPLITS, Column, RowSource
-from sfm.physics.metadata import RunningStats
+from sfm.physics.metadata import SPLITS, RunningStats
+from sfm.physics.sources import Column, RowSource
 from sfm.utils.io import atomic_dir
 
 # A chunk is the unit of work and of memory: 256 MiB keeps a 3D CFD trajectory (hundreds of MiB) to one
 # row per chunk while 1D data still moves in chunks of chunk_size rows.
 CHUNK_BYTES = 256 * 2**20
 _ARRAYS = {2: datasets.Array2D, 3: datasets.Array3D, 4: datasets.Array4D, 5: datasets.Array5D}
-
-
-def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
-    """Rows per split (train, validation, test) for ``n`` rows; every split gets at least one row.
-
-    Raises:
-        ConfigError: ``fractions`` is not three positive numbers summing to 1, or ``n < 3``.
-    """
-    f = [float(x) for x in fractions]
-    if len(f) != 3 or min(f) <= 0 or abs(sum(f) - 1) > 1e-6:
-        raise ConfigError(
-            f"split_fractions must be three positive numbers summing to 1, got {list(fractions)}"
-        )
-    if n < 3:
-        raise ConfigError(f"a field data set needs at least 3 trajectories (train/validation/test), got {n}")
-    n_val, n_test = max(1, round(n * f[1])), max(1, round(n * f[2]))
-    while n - n_val - n_test < 1:  # tiny n with large held-out fractions: give rows back to train
-        if n_val >= n_test:
-            n_val -= 1
-        else:
-            n_test -= 1
-    return n - n_val - n_test, n_val, n_test
-
-
-def split_indices(n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
-    """Assign rows ``0..n-1`` to splits by a seeded permutation; each split's indices sorted ascending."""
-    counts = split_counts(n, fractions)
-    perm = np.random.default_rng(seed).permutation(n)
-    bounds = np.cumsum((0, *counts))
-    return {s: np.sort(perm[bounds[i] : bounds[i + 1]]) for i, s in enumerate(SPLITS)}
 
 
 def features_of(columns: dict[str, Column]) -> datasets.Features:
@@ -124,7 +95,7 @@ def build(
     out: str | Path,
     *,
     seed: int = 0,
-    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    split_fractions: Sequence[float] = SPLIT_FRACTIONS,
     chunk_size: int = 32,
     num_proc: int = 1,
     overwrite: bool = False,
@@ -133,7 +104,7 @@ def build(
     """Write ``source`` as a field data set in ``out`` (atomically).
 
     Args:
-        source: Rows and metadata (see :mod:`sfm.physics.io.rows`).
+        source: Rows and metadata (see :mod:`sfm.physics.sources`).
         out: Destination folder; an existing non-empty folder is an error unless ``overwrite``.
         seed: Seed of the train/validation/test assignment (unused when the source has predefined splits).
         split_fractions: Fractions of rows in train, validation, test.

@@ -13,6 +13,7 @@ from typing import Any
 
 from sfm.config import sfm_home
 from sfm.errors import DataError
+from sfm.physics.metadata import FILENAME
 
 
 def resolve_data_path(
@@ -41,14 +42,14 @@ def ensure_dataset(
 
     Under ``accelerate launch`` only the main process generates; the others wait at a barrier, then read.
     """
-    from sfm.data import generate_dataset
-    from sfm.physics.metadata import FILENAME
-
     if (path / FILENAME).is_file():
         return path
     if simulator is None:
         raise DataError(f"{path}: no field data set there, and no data.simulator to generate one")
+    # Only a missing data set pays for datasets and accelerate: recipes and sweeps import this module.
     from accelerate import PartialState
+
+    from sfm.data.fieldset import generate_dataset
 
     state = PartialState()
     with state.main_process_first():

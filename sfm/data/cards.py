@@ -15,8 +15,8 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import sfm
-from sfm.physics.io.rows import SPLITS
-from sfm.physics.metadata import FieldMeta
+from sfm.physics.metadata import SPLITS, FieldMeta
+from sfm.utils.markdown import markdown_table
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
 DEFAULT_LICENSE = "cc-by-4.0"
@@ -64,7 +64,9 @@ def card_variables(meta: FieldMeta, load_path: str = "DIR") -> dict[str, str]:
         "coefficients": _coefficients(meta),
         "fields_table": _fields_table(meta),
         "other_columns": _other_columns(meta),
-        "splits_table": _table(["split", "trajectories"], [[s, str(meta.splits.get(s, 0))] for s in SPLITS]),
+        "splits_table": markdown_table(
+            ["split", "trajectories"], [[s, str(meta.splits.get(s, 0))] for s in SPLITS]
+        ),
         "provenance": _provenance(meta),
         "load_path": load_path,
         "first_field": first,
@@ -112,12 +114,6 @@ def _fmt(x: Any) -> str:
     return f"{x:.6g}" if isinstance(x, float) else str(x)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _bullets(mapping: dict[str, Any], empty: str) -> str:
     if not mapping:
         return empty
@@ -135,7 +131,7 @@ def _grid_table(meta: FieldMeta) -> str:
     note = ""
     if names:
         note = "\n\nAxis names in the source: " + ", ".join(f"`{k}` = `{v}`" for k, v in names.items()) + "."
-    return _table(["axis", "points", "range", "spacing"], rows) + note
+    return markdown_table(["axis", "points", "range", "spacing"], rows) + note
 
 
 def _time_line(meta: FieldMeta) -> str:
@@ -166,7 +162,7 @@ def _fields_table(meta: FieldMeta) -> str:
         s = meta.stats.get(f, {})
         cells = [_fmt(s[k]) if k in s else "-" for k in ("mean", "std", "min", "max", "abs_mean")]
         rows.append([f"`{f}`", str(list(meta.field_shapes.get(f, []))), *cells])
-    return _table(["field", "shape", "mean", "std", "min", "max", "mean abs"], rows)
+    return markdown_table(["field", "shape", "mean", "std", "min", "max", "mean abs"], rows)
 
 
 def _other_columns(meta: FieldMeta) -> str:

@@ -33,7 +33,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sfm.config import from_dict, sfm_home
+from sfm.data.splits import SPLIT_FRACTIONS, split_indices
 from sfm.errors import ConfigError, DataError
+from sfm.utils.io import atomic_dir, atomic_write_json, read_json
+
+# sympy (behind sfm.physics.equations, ~1 s), datasets and accelerate are imported where rows are made or
+# read: sfm.training.recipe imports EquationSpec from here, and reading a recipe must stay fast.
 
 SPEC_FILE = "equation_spec.json"
 # Points per formula are drawn again this many times when one lands outside the formula's domain (a NaN) or
@@ -73,7 +79,7 @@ class EquationSpec:
     max_abs: float = 1e8
     ids: list[str] = field(default_factory=list)
     max_variables: int | None = None
-    split_fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
+    split_fractions: list[float] = field(default_factory=lambda: list(SPLIT_FRACTIONS))
 
     def __post_init__(self) -> None:
         if self.num_points < 1 or self.num_equations < 1:
@@ -88,8 +94,6 @@ class EquationSpec:
 
 def spec_from_dict(data: dict[str, Any], *, where: str = "equations") -> EquationSpec:
     """Build an :class:`EquationSpec` from plain data (YAML), strictly: unknown keys name the closest."""
-    from sfm.config import from_dict
-
     return from_dict(EquationSpec, data, where=where)
 
 
@@ -222,7 +226,7 @@ def _features() -> Any:
 def build_equation_dataset(spec: EquationSpec, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write the rows of ``spec`` as a ``DatasetDict`` (train/validation/test) into ``out``, atomically.
 
-    Rows are split by a seeded permutation (:func:`sfm.data.builder.split_indices`); ``equation_spec.json``
+    Rows are split by a seeded permutation (:func:`sfm.data.splits.split_indices`); ``equation_spec.json``
     beside the data records the spec.
 
     Raises:
@@ -231,8 +235,7 @@ def build_equation_dataset(spec: EquationSpec, out: str | Path, *, overwrite: bo
     """
     import datasets
 
-    from sfm.data.builder import progress_bars, split_indices
-    from sfm.utils.io import atomic_dir, atomic_write_json
+    from sfm.data.builder import progress_bars  # imports datasets
 
     rows = equation_rows(spec)
     if len(rows) < 3:
@@ -271,8 +274,6 @@ def load_equation_dataset(path: str | Path) -> Any:
 
 def equation_dataset_path(spec: EquationSpec) -> Path:
     """The cache folder of ``spec``: ``$SFM_HOME/data/equations-<source>-<hash of the spec>``."""
-    from sfm.config import sfm_home
-
     digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:10]
     return sfm_home() / "data" / f"equations-{spec.source}-{digest}"
 
@@ -286,8 +287,6 @@ def ensure_equation_dataset(spec: EquationSpec, path: str | Path | None = None) 
         DataError: ``path`` holds an equation data set built from another spec.
     """
     from accelerate import PartialState
-
-    from sfm.utils.io import read_json
 
     path = Path(path) if path is not None else equation_dataset_path(spec)
     state = PartialState()

@@ -19,10 +19,11 @@ import numpy as np
 
 import sfm
 from sfm.data.builder import build, scalar_column
+from sfm.data.splits import SPLIT_FRACTIONS
 from sfm.errors import ConfigError, DataError, UnknownNameError, did_you_mean
-from sfm.physics.io.rows import SPLITS, SimulatorRows
-from sfm.physics.metadata import FieldMeta
+from sfm.physics.metadata import SPLITS, FieldMeta
 from sfm.physics.simulators.base import get_simulator
+from sfm.physics.sources import SimulatorRows
 from sfm.registry import IMPORTERS
 from sfm.utils.provenance import git_hash, now_iso
 
@@ -38,7 +39,7 @@ def generate_dataset(
     seed: int = 0,
     num_proc: int = 1,
     params: dict | None = None,
-    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    split_fractions: Sequence[float] = SPLIT_FRACTIONS,
     chunk_size: int = 32,
     overwrite: bool = False,
     progress: bool = True,

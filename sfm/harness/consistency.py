@@ -15,20 +15,44 @@ spacing the model sees (the stored grid subsampled by the task format's ``space_
   prepended, so the central time difference covers the first predicted frame; the last predicted frame has no
   successor and is not covered.
 
-A family that conserves nothing or defines no residual says so in ``notes`` instead of raising.
+A family that conserves nothing or defines no residual says so in ``notes`` instead of raising. The forecast
+scores are reported as in the ``forecast`` family; these numbers go to ``extra["consistency"]``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sfm.errors import DataError, SfmError
+from sfm.harness.context import EvalContext
+from sfm.harness.forecast import predict, score_forecasts
+from sfm.harness.results import TaskResult
 from sfm.physics.metadata import FieldMeta
+from sfm.registry import FAMILIES
+
+if TYPE_CHECKING:
+    from sfm.harness.tasks import EvalTask
 
 #: Guards the drift's denominator against an all-zero field (relative to the mean scale over examples).
 SCALE_EPS = 1e-12
+
+
+@FAMILIES.register(
+    "consistency",
+    answers="forecast",
+    needs_data=True,
+    description="rollouts scored for conservation drift and PDE residual beside the forecast errors",
+)
+def run(
+    task: EvalTask, loaded: Any, ctx: EvalContext
+) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Run a consistency task: the forecast scores plus drift and residual of every predictor."""
+    f = predict(task, loaded, ctx, [0.0])
+    result, rows, examples = score_forecasts(task, f, ctx)
+    result.extra["consistency"] = consistency_scores(f.fs, f.pooled(), f.targets, f.fieldset.meta, f.fmt)
+    return result, rows, examples
 
 
 def consistency_scores(
@@ -37,9 +61,9 @@ def consistency_scores(
     """Conservation drift and PDE residual of every predictor and of the truth.
 
     Args:
-        fs: The :class:`~sfm.harness.forecast.ForecastSet` (its ``contexts`` ``[N, k, C, *space]`` and
+        fs: The :class:`~sfm.harness.forecast_set.ForecastSet` (its ``contexts`` ``[N, k, C, *space]`` and
             per-example ``coefficients``).
-        rollouts: Predictor name -> :class:`~sfm.harness.forecast.Rollout` (``frames`` ``[N, F, C, *space]``).
+        rollouts: Predictor name -> :class:`~sfm.harness.rollout.Rollout` (``frames`` ``[N, F, C, *space]``).
         targets: True frames ``[N, F, C, *space]`` (N may be a multiple of ``len(fs)``: examples repeated).
         meta: The data set's metadata (stored grid; the simulator is ``meta.source``'s).
         fmt: The task format (``space_stride``, ``dt(meta)``).

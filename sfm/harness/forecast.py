@@ -1,244 +1,208 @@
-"""Forecast-family evaluation: one-step forecasts, autoregressive rollouts, robustness to input noise.
+"""The ``forecast`` eval family: one-step forecasts and autoregressive rollouts of held-out trajectories.
 
-Examples are windows of held-out trajectories: ``context_frames`` frames in, ``rollout_steps * horizon``
-frames out. The model rolls out autoregressively (each step's predicted frames become the next step's
-context); baselines predict from the same contexts; every predictor is scored on the same examples with the
-same metrics, over all predicted frames and over each named time window.
+Examples are windows of held-out trajectories (:mod:`sfm.harness.forecast_set`): ``context_frames`` frames
+in, ``rollout_steps * horizon`` frames out. The model rolls out autoregressively (:mod:`sfm.harness.rollout`:
+token models decode their frames, field models return arrays); baselines predict from the same contexts;
+every predictor is scored on the same examples with the same metrics, over all predicted frames and over
+each named time window. :func:`predict` and :func:`score_forecasts` are also the body of the
+``robustness`` and ``consistency`` families, which add their own numbers to the result.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sfm.harness.baselines import RolloutInfo, get_baseline, persistence, training_mean
-from sfm.harness.results import MetricValue, Scores
-from sfm.metrics import aggregate, bootstrap_ci, get_metric
+from sfm.errors import ConfigError
+from sfm.harness.compat import check_data, check_format
+from sfm.harness.context import EvalContext, load_eval_data
+from sfm.harness.forecast_set import ForecastSet, build_forecast_set, coefficient_matrix
+from sfm.harness.results import TaskResult
+from sfm.harness.rollout import (
+    Rollout,
+    add_noise,
+    baseline_rollout,
+    is_field_predictor,
+    keep_valid,
+    model_rollout,
+    predictor_rollout,
+)
+from sfm.harness.scoring import metric_values, new_result, score_fields
+from sfm.registry import FAMILIES
+
+if TYPE_CHECKING:
+    from sfm.harness.tasks import EvalTask
+
+N_EXAMPLE_FIELDS = 4  # example predictions kept per task for plots
+VALIDITY_NOTES = {
+    "token": "fraction of the model's (frame, field) outputs that decoded",
+    "field": "arrays, no decoding",
+}
 
 
 @dataclass
-class ForecastSet:
-    """Windows of held-out trajectories on the grid the model sees.
+class Forecasts:
+    """Every predictor's rollouts on a task's windows, one per noise level (what the families score).
 
     Attributes:
-        contexts: ``[N, k, C, *space]``.
-        targets: ``[N, F, C, *space]`` with ``F = rollout_steps * horizon``.
-        coefficients: Per example, the PDE coefficients.
-        trajectory: Per example, the row index in its split. start: Its first context frame.
+        fieldset: The task's data. fmt: Its task format. fs: The windows.
+        levels: Noise levels of the passes (``[0.0]`` without noise).
+        by_level: Predictor (``model``, baseline names) -> one :class:`Rollout` per level.
+        field_model: The model predicts arrays (validity is then 1 by construction).
     """
 
-    contexts: np.ndarray
-    targets: np.ndarray
-    coefficients: list[dict[str, float]]
-    trajectory: np.ndarray
-    start: np.ndarray
-    info: RolloutInfo
-
-    def __len__(self) -> int:
-        return self.contexts.shape[0]
-
-
-def build_forecast_set(
-    fieldset: Any,
-    split: str,
-    fmt: Any,
-    rollout_steps: int,
-    *,
-    windows_per_trajectory: int | None = None,
-    limit: int | None = None,
-) -> ForecastSet:
-    """Cut the split's trajectories into evaluation windows (deterministic: in row order, evenly spaced)."""
-    meta = fieldset.meta
-    ds = fieldset.split(split)
-    k, h = fmt.context_frames, fmt.horizon
-    n_out = rollout_steps * h
-    contexts, targets, coeffs, traj_ids, starts = [], [], [], [], []
-    for i in range(len(ds)):
-        row = ds[i]
-        traj = fmt.trajectory(row, meta)
-        last = traj.shape[0] - k - n_out
-        if last < 0:
-            from sfm.errors import ConfigError
-
-            raise ConfigError(
-                f"trajectories have {traj.shape[0]} frames, fewer than context_frames + rollout_steps * horizon "
-                f"= {k + n_out}"
-            )
-        n_win = last + 1 if windows_per_trajectory is None else min(windows_per_trajectory, last + 1)
-        for s in np.unique(np.linspace(0, last, n_win).round().astype(int)):
-            contexts.append(traj[s : s + k])
-            targets.append(traj[s + k : s + k + n_out])
-            coeffs.append(fmt.coefficients(row, meta))
-            traj_ids.append(i)
-            starts.append(int(s))
-            if limit is not None and len(contexts) >= limit:
-                break
-        if limit is not None and len(contexts) >= limit:
-            break
-    train = fieldset.split("train")
-    train_arrays = {
-        f: np.stack([fmt.trajectory(train[j], meta)[:, c] for j in range(min(len(train), 256))])
-        for c, f in enumerate(meta.fields)
-    }
-    info = RolloutInfo(
-        meta=meta,
-        dt=fmt.dt(meta),
-        space_stride=fmt.space_stride,
-        coefficients=coeffs,
-        train_mean=training_mean(train_arrays, meta.fields),
-    )
-    return ForecastSet(
-        np.stack(contexts), np.stack(targets), coeffs, np.array(traj_ids), np.array(starts), info
-    )
-
-
-@dataclass
-class Rollout:
-    """A predictor's output on a forecast set: frames and which (frame, field) outputs decoded."""
-
-    frames: np.ndarray
-    valid: np.ndarray
-    completions: list[list[list[int]]] = field(default_factory=list)
+    fieldset: Any
+    fmt: Any
+    fs: ForecastSet
+    levels: list[float]
+    by_level: dict[str, list[Rollout]]
+    field_model: bool = False
 
     @property
-    def validity(self) -> float:
-        return float(self.valid.mean()) if self.valid.size else 1.0
+    def targets(self) -> np.ndarray:
+        """True frames of every pass: ``[len(levels) * N, F, C, *space]``."""
+        return np.concatenate([self.fs.targets] * len(self.levels))
 
-
-def model_rollout(
-    loaded: Any,
-    fmt: Any,
-    fs: ForecastSet,
-    contexts: np.ndarray,
-    rollout_steps: int,
-    *,
-    batch_size: int,
-    constrained: bool,
-) -> Rollout:
-    """Autoregressive rollout of a trained model from ``contexts`` ``[N, k, C, *space]``.
-
-    Invalid (frame, field) outputs are replaced by the persistence frame before they become context, so a
-    rollout always continues; ``valid`` records which outputs the model itself produced.
-    """
-    from sfm.harness.generate import generate
-
-    sci = loaded.sci
-    meta = fs.info.meta
-    space = contexts.shape[3:]
-    k, h = fmt.context_frames, fmt.horizon
-    history = contexts.copy()
-    frames, valids, comps = [], [], []
-    allowed = fmt.allowed_tokens(space, sci) if constrained else None
-    max_new = fmt.completion_length(space, sci)
-    for _ in range(rollout_steps):
-        window = history[:, -k:]
-        prompts, scales = [], []
-        for i in range(window.shape[0]):
-            ids, sc = fmt.prompt(window[i], meta, fs.coefficients[i], sci)
-            prompts.append(ids)
-            scales.append(sc)
-        outs = generate(loaded, prompts, max_new_tokens=max_new, allowed=allowed, batch_size=batch_size)
-        dec = [fmt.parse(o, space, scales[i], sci) for i, o in enumerate(outs)]
-        step = np.stack([d.values for d in dec])  # [N, h, C, *space]
-        valid = np.stack([d.valid for d in dec])  # [N, h, C]
-        fallback = np.repeat(window[:, -1:], h, axis=1)
-        mask = valid.reshape(valid.shape + (1,) * len(space))
-        step = np.where(mask, step, fallback)
-        frames.append(step)
-        valids.append(valid)
-        comps.append(outs)
-        history = np.concatenate([history, step], axis=1)
-    return Rollout(np.concatenate(frames, axis=1), np.concatenate(valids, axis=1), comps)
-
-
-def baseline_rollout(name: str, fs: ForecastSet, contexts: np.ndarray, n_frames: int) -> Rollout:
-    """A baseline's frames from ``contexts`` (always valid)."""
-    frames = get_baseline(name)(contexts, n_frames, fs.info)
-    return Rollout(np.asarray(frames, dtype=np.float64), np.ones(frames.shape[:3], dtype=bool))
-
-
-def add_noise(contexts: np.ndarray, level: float, seed: int) -> np.ndarray:
-    """Gaussian noise of standard deviation ``level`` x each example's per-field standard deviation."""
-    if level == 0:
-        return contexts
-    rng = np.random.default_rng(seed)
-    axes = (1, *tuple(range(3, contexts.ndim)))
-    std = contexts.std(axis=axes, keepdims=True)
-    return contexts + level * std * rng.standard_normal(contexts.shape)
-
-
-def metric_values(metric: str, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per-sample values of ``metric`` for every field, stacked on a trailing axis (fields averaged last,
-    after the sample axis is reduced — PDEBench's channel order)."""
-    fn = get_metric(metric)
-    return np.stack([np.asarray(fn(pred[:, :, c], target[:, :, c])) for c in range(pred.shape[2])], axis=-1)
-
-
-def metric_value(metric: str, vals: np.ndarray, n_boot: int, seed: int) -> MetricValue:
-    """The reported number of per-sample values ``vals`` of ``metric``, with its bootstrap interval."""
-    v = aggregate(metric, vals)
-    lo, hi = bootstrap_ci(metric, vals, n_resamples=n_boot, seed=seed) if n_boot else (None, None)
-    return MetricValue(_finite(v), _finite(lo), _finite(hi), int(vals.shape[0]))
-
-
-def _finite(x: float | None) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
-
-
-def score(
-    pred: np.ndarray,
-    target: np.ndarray,
-    metrics: list[str],
-    windows: dict[str, list[int]],
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    curve_metric: str | None = None,
-) -> Scores:
-    """Scores of predictions ``[N, F, C, *space]`` against targets: every metric over all frames and per
-    window, and the per-frame curve of ``curve_metric``."""
-    out = Scores()
-    F = pred.shape[1]
-    for metric in metrics:
-        out.metrics[metric] = metric_value(metric, metric_values(metric, pred, target), n_boot, seed)
-    for name, (a, b) in windows.items():
-        b = min(b, F)
-        if a >= b:
-            continue
-        out.windows[name] = {
-            m: metric_value(m, metric_values(m, pred[:, a:b], target[:, a:b]), n_boot, seed) for m in metrics
+    def pooled(self) -> dict[str, Rollout]:
+        """Each predictor's rollouts of all levels, stacked like :attr:`targets`."""
+        return {
+            p: Rollout(np.concatenate([r.frames for r in rs]), np.concatenate([r.valid for r in rs]))
+            for p, rs in self.by_level.items()
         }
-    if curve_metric:
-        out.curves[curve_metric] = [
-            _finite(
-                aggregate(curve_metric, metric_values(curve_metric, pred[:, t : t + 1], target[:, t : t + 1]))
-            )
-            for t in range(F)
-        ]
-    return out
 
 
-def keep_valid(rollouts: dict[str, Rollout], model_key: str | None) -> np.ndarray:
-    """Examples whose model outputs all decoded (for ``invalid: drop``)."""
-    if model_key is None or model_key not in rollouts:
-        n = next(iter(rollouts.values())).frames.shape[0]
-        return np.ones(n, dtype=bool)
-    v = rollouts[model_key].valid
-    return v.reshape(v.shape[0], -1).all(axis=1)
+def prepare(task: EvalTask, loaded: Any, ctx: EvalContext) -> tuple[Any, Any, ForecastSet]:
+    """The task's format, data and windows, each checked against the trained model before it is used."""
+    from sfm.tasks import get_task_format
+
+    fmt = get_task_format(task.task_format, **task.format)
+    check_format(task, loaded, fmt)
+    fieldset = load_eval_data(task.data)
+    fs = build_forecast_set(
+        fieldset,
+        task.data.split,
+        fmt,
+        task.rollout_steps,
+        windows_per_trajectory=task.windows_per_trajectory,
+        limit=ctx.limit_for(task),
+    )
+    check_data(
+        task,
+        loaded,
+        list(fieldset.meta.fields),
+        space=tuple(fs.contexts.shape[3:]),
+        coefficient_names=coefficient_matrix(fs.coefficients)[0],
+    )
+    return fieldset, fmt, fs
+
+
+def predict(task: EvalTask, loaded: Any, ctx: EvalContext, levels: list[float]) -> Forecasts:
+    """Roll out the model (if any) and every baseline once per noise level (level ``j`` seeded ``seed + j``)."""
+    fieldset, fmt, fs = prepare(task, loaded, ctx)
+    n_frames = task.rollout_steps * fmt.horizon
+    predictors = ([] if loaded is None else ["model"]) + list(task.baselines)
+    by_level: dict[str, list[Rollout]] = {p: [] for p in predictors}
+    for j, level in enumerate(levels):
+        contexts = add_noise(fs.contexts, level, ctx.seed + j)
+        for p in predictors:
+            if p == "model":
+                r = predictor_rollout(
+                    loaded,
+                    fmt,
+                    fs,
+                    contexts,
+                    task.rollout_steps,
+                    batch_size=ctx.batch_size,
+                    constrained=task.constrained,
+                    state=ctx.state,
+                )
+            else:
+                r = baseline_rollout(p, fs, contexts, n_frames)
+            by_level[p].append(r)
+    return Forecasts(fieldset, fmt, fs, list(levels), by_level, is_field_predictor(loaded))
+
+
+def score_forecasts(
+    task: EvalTask, f: Forecasts, ctx: EvalContext
+) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Scores of every predictor (levels pooled), per-sample rows and a few example fields for plots."""
+    from sfm.utils.provenance import fingerprint_dir
+
+    rollouts, targets = f.pooled(), f.targets
+    keep = keep_valid(rollouts, "model") if task.invalid == "drop" else np.ones(targets.shape[0], bool)
+    if not keep.any():
+        raise ConfigError(f"{task.task}: no example decoded validly; nothing to score (invalid: drop)")
+    result = new_result(
+        task, n_examples=int(keep.sum()), data_fingerprint=fingerprint_dir(f.fieldset.path, ("*.json",))
+    )
+    for p, r in rollouts.items():
+        s = score_fields(
+            r.frames[keep],
+            targets[keep],
+            task.metrics,
+            task.windows,
+            n_boot=task.bootstrap,
+            seed=ctx.seed,
+            curve_metric=task.primary_metric,
+        )
+        if p == "model":
+            result.model, result.validity = s, r.validity
+            result.validity_note = VALIDITY_NOTES["field" if f.field_model else "token"]
+        else:
+            result.baselines[p] = s
+    ex = {"target": f.fs.targets[:N_EXAMPLE_FIELDS], "context": f.fs.contexts[:N_EXAMPLE_FIELDS]}
+    ex.update({p: r.frames[:N_EXAMPLE_FIELDS] for p, r in rollouts.items()})
+    return result, _sample_rows(task, f, rollouts, targets), ex
+
+
+def _sample_rows(
+    task: EvalTask, f: Forecasts, rollouts: dict[str, Rollout], targets: np.ndarray
+) -> list[dict[str, Any]]:
+    m = task.primary_metric
+    per = {p: metric_values(m, r.frames, targets) for p, r in rollouts.items()}
+    n = len(f.fs)
+    rows = []
+    for i in range(targets.shape[0]):
+        row: dict[str, Any] = {
+            "example": i % n,
+            "trajectory": int(f.fs.trajectory[i % n]),
+            "start": int(f.fs.start[i % n]),
+            "noise": f.levels[i // n],
+        }
+        for p, vals in per.items():
+            v = np.asarray(vals[i], dtype=float)
+            row[f"{p}_{m}"] = float(v.mean()) if np.isfinite(v).all() else None
+        if "model" in rollouts:
+            row["model_valid"] = float(rollouts["model"].valid[i].mean())
+        rows.append(row)
+    return rows
+
+
+@FAMILIES.register(
+    "forecast",
+    answers="forecast",
+    needs_data=True,
+    description="one-step forecasts and autoregressive rollouts of held-out trajectories",
+)
+def run(
+    task: EvalTask, loaded: Any, ctx: EvalContext
+) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Run a forecast task: its result, per-sample rows and a few example fields."""
+    return score_forecasts(task, predict(task, loaded, ctx, [0.0]), ctx)
 
 
 __all__ = [
     "ForecastSet",
+    "Forecasts",
     "Rollout",
     "add_noise",
     "baseline_rollout",
     "build_forecast_set",
-    "keep_valid",
-    "metric_value",
-    "metric_values",
     "model_rollout",
-    "persistence",
-    "score",
+    "predict",
+    "prepare",
+    "run",
+    "score_forecasts",
 ]

@@ -1,4 +1,5 @@
-"""Load a trained run and generate completions: batched, KV-cached, optionally constrained.
+"""Generate completions of a loaded token run (:func:`sfm.models.run.load_model`): batched, KV-cached,
+optionally constrained.
 
 Constrained generation knows the layout of a completion (a frame marker, then exactly the right number of
 value tokens, then EOS): at each position only the tokens valid there may be emitted, so structure never
@@ -8,17 +9,11 @@ model's free output is valid.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from sfm.errors import DataError
-from sfm.models.backbones import is_seq2seq
-from sfm.tokenize.vocab import ScienceTokenizer
+from sfm.models.run import LoadedModel
 
 
 class ScheduleProcessor(LogitsProcessor):
@@ -51,57 +46,6 @@ class ScheduleProcessor(LogitsProcessor):
         pos = min(input_ids.shape[1] - self.prompt_length, len(self.position_class) - 1)
         mask = self.masks[self.position_class[pos]].to(scores.device, scores.dtype)
         return scores + mask[: scores.shape[1]]
-
-
-class LoadedModel:
-    """A trained run in evaluation mode: model, science tokenizer and its training record."""
-
-    def __init__(self, model: Any, sci: ScienceTokenizer, record: dict[str, Any], path: Path | None) -> None:
-        self.model = model
-        self.sci = sci
-        self.record = record
-        self.path = path
-        self.seq2seq = is_seq2seq(model)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-
-def load_model(
-    folder: str | Path, *, device: str | None = None, trust_remote_code: bool = False, merge: bool = False
-) -> LoadedModel:
-    """Load a run folder written by ``sfm.train`` (adapter or full model + tokenizer + ``sfm_run.json``).
-
-    The base model is the run's ``base/`` folder for tiny backbones, else the recorded Hub id or path.
-    Weights load from safetensors only.
-    """
-    import transformers
-
-    from sfm.training.setup import BASE_DIR, RUN_FILE
-
-    folder = Path(folder)
-    if not (folder / RUN_FILE).is_file():
-        raise DataError(f"{folder}: not a run folder written by sfm.train (no {RUN_FILE})")
-    record = json.loads((folder / RUN_FILE).read_text())
-    sci = ScienceTokenizer.load(folder, trust_remote_code=trust_remote_code)
-    adapter = (folder / "adapter_config.json").is_file()
-    base_path = folder / BASE_DIR if (folder / BASE_DIR).is_dir() else record.get("base_model")
-    source = base_path if adapter else folder
-    config = transformers.AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
-    auto = transformers.AutoModelForSeq2SeqLM if is_seq2seq(config) else transformers.AutoModelForCausalLM
-    model = auto.from_pretrained(source, trust_remote_code=trust_remote_code, use_safetensors=True)
-    if adapter:
-        from peft import PeftModel
-
-        if model.get_input_embeddings().weight.shape[0] != len(sci):
-            model.resize_token_embeddings(len(sci), mean_resizing=False)  # rows come from the adapter
-        model = PeftModel.from_pretrained(model, folder)
-        if merge:
-            model = model.merge_and_unload()
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
-    return LoadedModel(model, sci, record, folder)
 
 
 @torch.inference_mode()
@@ -166,29 +110,4 @@ def generate(
             results[int(i)] = gen[r].tolist()
     for i in range(len(prompts)):
         out.append(results[i])
-    return out
-
-
-def generate_sharded(
-    loaded: LoadedModel, prompts: list[list[int]], *, state: Any = None, **kwargs: Any
-) -> list[list[int]]:
-    """:func:`generate` with the prompts split across processes (``accelerate launch``), gathered everywhere.
-
-    Args:
-        loaded: The model.
-        prompts: Prompt ids.
-        state: An ``accelerate.PartialState`` (None or one process: plain :func:`generate`).
-        **kwargs: As :func:`generate` (``max_new_tokens``, ``allowed``, ``batch_size``).
-    """
-    if state is None or state.num_processes == 1:
-        return generate(loaded, prompts, **kwargs)
-    from accelerate.utils import gather_object
-
-    with state.split_between_processes(list(range(len(prompts)))) as mine:
-        part = generate(loaded, [prompts[i] for i in mine], **kwargs) if mine else []
-        pieces = gather_object([(list(mine), part)])
-    out: list[list[int]] = [[] for _ in prompts]
-    for idx, outs in pieces:
-        for i, o in zip(idx, outs):
-            out[i] = o
     return out

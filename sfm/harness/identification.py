@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sfm.errors import ConfigError
-from sfm.registry import BASELINES
+from sfm.harness.compat import check_data, check_format
+from sfm.harness.context import EvalContext, load_eval_data
+from sfm.harness.results import MetricValue, Scores, TaskResult
+from sfm.harness.scoring import metric_value, new_result, sharded
+from sfm.registry import BASELINES, FAMILIES
 from sfm.tasks.pde_identification import Identified
 
 if TYPE_CHECKING:
-    from sfm.harness.results import Scores, TaskResult
     from sfm.harness.tasks import EvalTask
 
 METRICS_OF_FAMILY = ("family_accuracy", "coef_rel_error")
@@ -97,7 +100,6 @@ def load_sources(task: EvalTask, fieldset: Any) -> list[Any]:
     """The task's field data sets: ``fieldset`` (its ``data``) and each of ``options.sources``, checked to
     share fields (one codec encodes them all)."""
     from sfm.config import from_dict
-    from sfm.harness.runner import load_eval_data
     from sfm.harness.tasks import EvalData
 
     out = [(task.data.split, fieldset)]
@@ -155,13 +157,16 @@ def model_answers(
     loaded: Any, fmt: Any, iset: IdentificationSet, *, batch_size: int, state: Any = None
 ) -> tuple[list[str], list[Identified]]:
     """The model's decoded answers (text) and what they parse to, one per example."""
-    from sfm.harness.generate import generate_sharded
+    from sfm.harness import generate as gen  # attribute access: tests replace gen.generate
 
     sci = loaded.sci
     prompts = [fmt.prompt(f, m, sci) for f, m in zip(iset.frames, iset.metas)]
-    outs = generate_sharded(
-        loaded, prompts, state=state, max_new_tokens=fmt.max_answer_tokens, batch_size=batch_size
-    )
+
+    def part(idx: np.ndarray) -> list[list[int]]:
+        mine = [prompts[i] for i in idx]
+        return gen.generate(loaded, mine, max_new_tokens=fmt.max_answer_tokens, batch_size=batch_size)
+
+    outs = sharded(part, len(prompts), state)
     texts = [fmt.decode(o, sci) for o in outs]
     return texts, [fmt.parse(t) for t in texts]
 
@@ -178,8 +183,6 @@ def score_answers(
     ``coef_rel_error`` (overall and per coefficient) is computed on the examples whose family is right; with
     none right it has no value (``None``, ``n = 0``).
     """
-    from sfm.harness.forecast import metric_value
-    from sfm.harness.results import MetricValue, Scores
     from sfm.metrics.identification import coef_rel_error, coefficient_errors, family_accuracy
 
     acc = family_accuracy([a.family if a.valid else None for a in answers], iset.families)
@@ -205,12 +208,6 @@ def score_answers(
     return out, breakdown, per_sample
 
 
-def min_limit(*limits: int | None) -> int | None:
-    """The smallest of the limits that are set (the task's own and ``sfm eval --limit``), or None."""
-    vals = [v for v in limits if v is not None]
-    return min(vals) if vals else None
-
-
 def _fingerprint(sources: list[tuple[str, Any]]) -> str:
     from sfm.utils.provenance import fingerprint_dir
 
@@ -222,13 +219,8 @@ def _fingerprint(sources: list[tuple[str, Any]]) -> str:
     )
 
 
-def run_identification(
-    task: EvalTask, loaded: Any, *, limit: int | None, batch_size: int, seed: int, state: Any, fieldset: Any
-) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Run a pde_identification task: its result, per-sample rows, and no example arrays (see below)."""
-    from sfm.config import to_dict
-    from sfm.harness.results import TaskResult
-    from sfm.registry import METRICS
+def _format(task: EvalTask) -> Any:
+    """The task's format, checked to be a pde_identification one that scores only this family's metrics."""
     from sfm.tasks import get_task_format
     from sfm.tasks.pde_identification import PdeIdentification
 
@@ -240,34 +232,40 @@ def run_identification(
         raise ConfigError(
             f"{task.task}: pde_identification scores {', '.join(METRICS_OF_FAMILY)}; not {unknown}"
         )
-    sources = load_sources(task, fieldset)
-    iset = build_identification_set(sources, fmt, min_limit(task.limit, limit))
+    return fmt
+
+
+@FAMILIES.register(
+    "pde_identification",
+    answers="pde_identification",
+    needs_data=True,
+    description="name the PDE family and its coefficients from a few frames",
+)
+def run(
+    task: EvalTask, loaded: Any, ctx: EvalContext
+) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Run a pde_identification task: its result, per-sample rows, and no example arrays (see below)."""
+    fmt = _format(task)
+    check_format(task, loaded, fmt)
+    sources = load_sources(task, load_eval_data(task.data))
+    check_data(task, loaded, list(sources[0][1].meta.fields))  # the sources share fields (load_sources)
+    iset = build_identification_set(sources, fmt, ctx.limit_for(task))
     answers: dict[str, list[Identified]] = {}
     texts: list[str] = []
     if loaded is not None:
-        texts, answers["model"] = model_answers(loaded, fmt, iset, batch_size=batch_size, state=state)
+        texts, answers["model"] = model_answers(loaded, fmt, iset, batch_size=ctx.batch_size, state=ctx.state)
     for b in task.baselines:
-        answer = BASELINES.get(b)(iset.train_families, iset.train_coefficients)
-        answers[b] = [answer] * len(iset)
-    result = TaskResult(
-        task=task.task,
-        version=task.version,
-        family=task.family,
-        primary_metric=task.primary_metric,
-        higher_is_better=bool(METRICS.meta(task.primary_metric).get("higher_is_better", False)),
-        n_examples=len(iset),
-        config=to_dict(task),
-        data_fingerprint=_fingerprint(sources),
-    )
+        answers[b] = [BASELINES.get(b)(iset.train_families, iset.train_coefficients)] * len(iset)
+    result = new_result(task, n_examples=len(iset), data_fingerprint=_fingerprint(sources))
     per: dict[str, dict[str, np.ndarray]] = {}
     breakdowns: dict[str, Any] = {}
     for p, ans in answers.items():
         scores, breakdowns[p], per[p] = score_answers(
-            ans, iset, task.metrics, n_boot=task.bootstrap, seed=seed
+            ans, iset, task.metrics, n_boot=task.bootstrap, seed=ctx.seed
         )
         if p == "model":
-            result.model = scores
-            result.validity = float(np.mean([a.valid for a in ans]))
+            result.model, result.validity = scores, float(np.mean([a.valid for a in ans]))
+            result.validity_note = "fraction of the model's answers that parsed"
         else:
             result.baselines[p] = scores
     result.extra = {

@@ -2,7 +2,7 @@
 
     {
       "schema_version": 1,
-      "model": {"name": ..., "path": ..., "base_model": ..., "fingerprint": ..., "kind": "model"|"baseline"},
+      "model": {"name": ..., "path": ..., "base_model": ..., "fingerprint": ..., "kind": "token"|...|"baseline"},
       "tasks": {"forecast/burgers-tiny": {TaskResult}},
       "config": {...}, "sfm_version": ..., "git": ..., "date": ..., "seed": 0
     }
@@ -58,6 +58,8 @@ class TaskResult:
         higher_is_better: Direction of the primary metric.
         n_examples: Examples scored.
         validity: Fraction of the model's (frame, field) outputs that decoded (1.0 for baselines).
+        validity_note: What ``validity`` counts for this model (field models return arrays: "arrays, no
+            decoding", always 1.0).
         model: The model's scores (None for a baseline-only run).
         baselines: Baseline name -> its scores on the same examples.
         extra: Family-specific results (noise curves, drift, per-family accuracy...).
@@ -72,6 +74,7 @@ class TaskResult:
     higher_is_better: bool = False
     n_examples: int = 0
     validity: float = 1.0
+    validity_note: str = ""
     model: Scores | None = None
     baselines: dict[str, Scores] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -81,7 +84,15 @@ class TaskResult:
 
 @dataclass
 class ModelInfo:
-    """What was evaluated."""
+    """What was evaluated.
+
+    Attributes:
+        name: Display name. kind: ``token``, ``continuous`` or ``operator`` for a trained model (results
+            written before the three kinds say ``model``), ``baseline`` for a baseline alone.
+        path: The run folder. base_model: Its backbone. fingerprint: Of its weights and record.
+        encoding: The number encoding of a token model. budget: The training budget spent (``steps``,
+            ``examples_seen``, ``train_seconds``), as the run record states it.
+    """
 
     name: str
     kind: str = "model"
@@ -89,6 +100,7 @@ class ModelInfo:
     base_model: str | None = None
     fingerprint: str | None = None
     encoding: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

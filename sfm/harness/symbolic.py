@@ -27,10 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sfm.errors import ConfigError
-from sfm.registry import BASELINES
+from sfm.harness.compat import check_format
+from sfm.harness.context import EvalContext
+from sfm.harness.results import TaskResult
+from sfm.harness.scoring import new_result, scores_of, sharded
+from sfm.registry import BASELINES, FAMILIES
 
 if TYPE_CHECKING:
-    from sfm.harness.results import Scores, TaskResult
     from sfm.harness.tasks import EvalTask
 
 POINT_METRICS = ("r2", "r2_acc_099", "r2_acc_0999", "point_accuracy")
@@ -183,13 +186,16 @@ def model_formulas(
     loaded: Any, fmt: Any, sset: SymbolicSet, *, batch_size: int, state: Any = None
 ) -> list[Any]:
     """The model's completions read back (:class:`~sfm.tasks.symbolic_regression.ParsedFormula` each)."""
-    from sfm.harness.generate import generate_sharded
+    from sfm.harness import generate as gen  # attribute access: tests replace gen.generate
 
     sci = loaded.sci
     prompts = [fmt.prompt(n, X, y, sci) for n, X, y in zip(sset.names, sset.X, sset.y)]
-    outs = generate_sharded(
-        loaded, prompts, state=state, max_new_tokens=fmt.max_answer_tokens, batch_size=batch_size
-    )
+
+    def part(idx: np.ndarray) -> list[list[int]]:
+        mine = [prompts[i] for i in idx]
+        return gen.generate(loaded, mine, max_new_tokens=fmt.max_answer_tokens, batch_size=batch_size)
+
+    outs = sharded(part, len(prompts), state)
     return [fmt.parse(o, n, sci) for o, n in zip(outs, sset.names)]
 
 
@@ -247,21 +253,8 @@ def per_sample_scores(
     return out
 
 
-def _scores(per: dict[str, np.ndarray], n_boot: int, seed: int) -> Scores:
-    from sfm.harness.forecast import metric_value
-    from sfm.harness.results import Scores
-
-    return Scores(metrics={m: metric_value(m, v, n_boot, seed) for m, v in per.items()})
-
-
-def run_symbolic(
-    task: EvalTask, loaded: Any, *, limit: int | None, batch_size: int, seed: int, state: Any
-) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Run a symbolic_regression task: its result, per-sample rows, and no example arrays (see below)."""
-    from sfm.config import to_dict
-    from sfm.harness.identification import min_limit
-    from sfm.harness.results import TaskResult
-    from sfm.registry import METRICS
+def _format(task: EvalTask) -> Any:
+    """The task's format, checked to be a symbolic_regression one that scores only this family's metrics."""
     from sfm.tasks import get_task_format
     from sfm.tasks.symbolic_regression import SymbolicRegression
 
@@ -274,39 +267,46 @@ def run_symbolic(
             f"{task.task}: symbolic_regression scores {', '.join(POINT_METRICS + FORMULA_METRICS)}; "
             f"not {unknown}"
         )
+    return fmt
+
+
+@FAMILIES.register(
+    "symbolic_regression",
+    answers="symbolic_regression",
+    needs_data=False,
+    description="recover a formula from a table of its points",
+)
+def run(
+    task: EvalTask, loaded: Any, ctx: EvalContext
+) -> tuple[TaskResult, list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Run a symbolic_regression task: its result, per-sample rows, and no example arrays (see below)."""
+    fmt = _format(task)
+    check_format(task, loaded, fmt)
     opts, sources = options_of(task)
     sset = build_symbolic_set(
         sources,
         fmt,
         num_eval_points=opts.num_eval_points,
         eval_seed=opts.eval_seed,
-        limit=min_limit(task.limit, limit),
+        limit=ctx.limit_for(task),
     )
     formulas: dict[str, list[Any]] = {}
     parsed = []
     if loaded is not None:
-        parsed = model_formulas(loaded, fmt, sset, batch_size=batch_size, state=state)
+        parsed = model_formulas(loaded, fmt, sset, batch_size=ctx.batch_size, state=ctx.state)
         formulas["model"] = [p.expr for p in parsed]
     for b in task.baselines:
         fn = BASELINES.get(b)
         formulas[b] = [fn(X, y, n) for X, y, n in zip(sset.X, sset.y, sset.names)]
-    result = TaskResult(
-        task=task.task,
-        version=task.version,
-        family=task.family,
-        primary_metric=task.primary_metric,
-        higher_is_better=bool(METRICS.meta(task.primary_metric).get("higher_is_better", False)),
-        n_examples=len(sset),
-        config=to_dict(task),
-        data_fingerprint=sset.fingerprint,
-    )
+    result = new_result(task, n_examples=len(sset), data_fingerprint=sset.fingerprint)
     per = {p: per_sample_scores(f, sset, task.metrics, timeout=opts.timeout) for p, f in formulas.items()}
     for p, vals in per.items():
         if p == "model":
-            result.model = _scores(vals, task.bootstrap, seed)
+            result.model = scores_of(vals, task.bootstrap, ctx.seed)
             result.validity = float(np.mean([x.valid for x in parsed]))
+            result.validity_note = "fraction of the model's completions that read back as a formula"
         else:
-            result.baselines[p] = _scores(vals, task.bootstrap, seed)
+            result.baselines[p] = scores_of(vals, task.bootstrap, ctx.seed)
     # No example arrays: the leaderboard plots predicted against true *fields*; a formula's values at its
     # held-out points are in the per-sample rows' metrics, its text in ``<predictor>_expr``.
     return result, _sample_rows(sset, formulas, parsed, per), {}

@@ -17,9 +17,7 @@ from typing import Any, Literal
 
 from sfm import config
 from sfm.errors import ConfigError
-from sfm.registry import BASELINES, EVAL_TASKS, METRICS, SIMULATORS, TASK_FORMATS
-
-FAMILIES = ("forecast", "robustness", "consistency", "pde_identification", "symbolic_regression")
+from sfm.registry import BASELINES, EVAL_TASKS, FAMILIES, METRICS, SIMULATORS, TASK_FORMATS
 
 
 @dataclass
@@ -42,9 +40,7 @@ class EvalTask:
     Attributes:
         task: The task's name (set from its file path; a mismatch is an error).
         version: Bumped whenever prompts or scoring change.
-        family: ``forecast`` (one step or autoregressive rollout), ``robustness`` (noise on the inputs),
-            ``consistency`` (conservation drift, PDE residual), ``pde_identification``,
-            ``symbolic_regression``.
+        family: The eval family that runs and scores it (``sfm list eval-families``).
         description: One line for ``sfm eval --list`` and cards.
         data: Where the examples come from.
         format: Task-format options (``context_frames``, ``horizon``, ``space_stride``...).
@@ -68,7 +64,7 @@ class EvalTask:
 
     task: str
     version: int
-    family: Literal["forecast", "robustness", "consistency", "pde_identification", "symbolic_regression"]
+    family: str = field(metadata={"registry": FAMILIES})
     description: str = ""
     data: EvalData = field(default_factory=EvalData)
     format: dict[str, Any] = field(default_factory=dict)
@@ -96,24 +92,22 @@ class EvalTask:
         for name, win in self.windows.items():
             if len(win) != 2 or not 0 <= win[0] < win[1]:
                 raise ValueError(f"window {name!r} must be [start, stop) with 0 <= start < stop, got {win}")
-        if self.family == "robustness" and not self.noise_levels:
-            raise ValueError("a robustness task needs noise_levels")
-        if (
-            self.data.path is None
-            and self.data.simulator is None
-            and self.family in ("forecast", "robustness", "consistency", "pde_identification")
-        ):
+        meta = FAMILIES.meta(self.family)
+        for key in meta.get("requires", ()):
+            if not getattr(self, key):
+                raise ValueError(f"a {self.family} task needs {key}")
+        if meta.get("needs_data") and self.data.path is None and self.data.simulator is None:
             raise ValueError("set data.path or data.simulator")
-        _check_baselines(self.family, self.baselines)
+        _check_baselines(self.family, str(meta.get("answers", self.family)), self.baselines)
 
 
 def _baseline_family(name: str) -> str:
     return str(BASELINES.meta(name).get("family", "forecast"))
 
 
-def _check_baselines(family: str, baselines: list[str]) -> None:
-    """Each baseline predicts one kind of answer (frames, a PDE name, a formula): it must suit the task."""
-    kind = "forecast" if family in ("forecast", "robustness", "consistency") else family
+def _check_baselines(family: str, kind: str, baselines: list[str]) -> None:
+    """Each baseline predicts one kind of answer (frames, a PDE name, a formula): it must suit the task's
+    family, whose registry entry says which kind it ``answers``."""
     for b in baselines:
         if _baseline_family(b) != kind:
             fitting = [n for n in BASELINES.names() if _baseline_family(n) == kind]

@@ -209,9 +209,10 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the reported number of metric ``name``.
 
-    Samples (axis 0 of ``values``) are drawn with replacement ``n_resamples`` times; each resample is
-    aggregated exactly like :func:`aggregate`, and the central ``confidence`` interval of those numbers is
-    returned. Non-finite values (NaN from invalid predictions) make the interval ``(nan, nan)``.
+    ``scipy.stats.bootstrap`` (``method="percentile"``) draws the samples (axis 0 of ``values``) with
+    replacement ``n_resamples`` times; each resample is aggregated exactly like :func:`aggregate`, and the
+    central ``confidence`` interval of those numbers is returned. Non-finite values (NaN from invalid
+    predictions) make the interval ``(nan, nan)``; one sample gives the point interval ``(v, v)``.
 
     Args:
         name: A registered metric name.
@@ -233,14 +234,25 @@ def bootstrap_ci(
         return float("nan"), float("nan")
     n = arr.shape[0]
     flat = arr.reshape(n, -1)
-    rng = np.random.default_rng(seed)
-    stats = np.empty(int(n_resamples))
+    if n == 1:  # every resample is the one sample (scipy refuses a single observation)
+        value = aggregate(name, arr)
+        return value, value
+    from scipy.stats import bootstrap
+
+    def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        # scipy resamples the sample *indices* (batch, n); each row is aggregated over the whole per-sample
+        # block at once, so every metric axis (time, Fourier modes) travels with its sample.
+        return _resample_stats(aggregation, flat, np.atleast_2d(idx))
+
     per_resample = n + flat.shape[1] if aggregation in ("mean", "rms") else flat.size
-    chunk = max(1, _CHUNK_ELEMENTS // per_resample)
-    for start in range(0, len(stats), chunk):
-        stop = min(start + chunk, len(stats))
-        # drawn chunk by chunk from one generator: the same stream as one (n_resamples, n) draw
-        stats[start:stop] = _resample_stats(aggregation, flat, rng.integers(0, n, size=(stop - start, n)))
-    half = 50.0 * (1.0 - confidence)
-    low, high = np.percentile(stats, [half, 100.0 - half])
-    return float(low), float(high)
+    res = bootstrap(
+        (np.arange(n),),
+        statistic,
+        n_resamples=int(n_resamples),
+        batch=max(1, _CHUNK_ELEMENTS // per_resample),  # bounded memory; the same stream as one draw
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

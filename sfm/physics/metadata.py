@@ -19,6 +19,8 @@ from sfm.utils.io import atomic_write_json, read_json
 
 FILENAME = "field_meta.json"
 SPATIAL_AXES = ("x", "y", "z")
+#: The splits of every data set, in this order.
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass
@@ -41,7 +43,7 @@ class FieldMeta:
             parameters or files used.
         field_shapes: Per field, the shape of one trajectory ``[time, *space]`` (plus a trailing component
             axis for vector fields).
-        splits: Number of trajectories per split.
+        splits: Number of trajectories per split (:data:`SPLITS`).
         extra: Anything else a reader or generator wants to keep (free-form).
     """
 

@@ -16,14 +16,12 @@ started from a grid of initial points because the loss is not convex in the expo
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import glob
-import os
+import functools
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import scipy
 from scipy.optimize import minimize
+from threadpoolctl import ThreadpoolController
 
 # Hoffmann et al. use delta = 1e-3 on log residuals: quadratic only for sub-0.1% misfits, so the fit behaves
 # like a least-absolute-deviation (median) fit and one diverged run cannot drag the curve.
@@ -178,41 +176,19 @@ def percentile_interval(samples: np.ndarray, ci: float) -> np.ndarray:
 
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """Run scipy's bundled OpenBLAS on one thread inside the block (restored after).
+    """Run the BLAS libraries loaded in this process (numpy's and scipy's OpenBLAS) on one thread inside the
+    block, restoring their thread counts after.
 
     L-BFGS-B calls BLAS/LAPACK on vectors of 3-5 numbers thousands of times; waking OpenBLAS worker threads
     for each call made every iteration ~8x slower on a busy 2-core machine (measured: 0.85 s vs 0.10 s per
-    fit). This does what ``threadpoolctl`` does, for the one library involved; where that library is not
-    found (another scipy build), it does nothing.
+    fit).
     """
-    lib = _scipy_openblas()
-    if lib is None:
+    with _blas_controller().limit(limits=1, user_api="blas"):
         yield
-        return
-    old = lib.scipy_openblas_get_num_threads()
-    lib.scipy_openblas_set_num_threads(1)
-    try:
-        yield
-    finally:
-        lib.scipy_openblas_set_num_threads(old)
 
 
-_OPENBLAS: list = []
-
-
-def _scipy_openblas() -> ctypes.CDLL | None:
-    if not _OPENBLAS:
-        found = None
-        pattern = os.path.join(
-            os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*.so*"
-        )
-        for path in sorted(glob.glob(pattern)):
-            with contextlib.suppress(OSError):
-                lib = ctypes.CDLL(path)  # already loaded by scipy: this returns the same instance
-                if hasattr(lib, "scipy_openblas_set_num_threads") and hasattr(
-                    lib, "scipy_openblas_get_num_threads"
-                ):
-                    found = lib
-                    break
-        _OPENBLAS.append(found)
-    return _OPENBLAS[0]
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    # Inspecting the loaded libraries costs ~25 ms; a bootstrap enters the block hundreds of times, and
+    # limiting through one controller costs ~0.1 ms. scipy.optimize (imported above) has loaded its BLAS.
+    return ThreadpoolController()

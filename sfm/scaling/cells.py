@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from sfm.errors import DataError, SfmError
-from sfm.utils.io import atomic_write_json, atomic_write_text, read_json
+from sfm.harness.results import EvalResults
+from sfm.harness.runner import evaluate
+from sfm.models.backbones import is_seq2seq
+from sfm.models.run import RunRecord
+from sfm.utils.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
+from sfm.utils.provenance import now_iso
 
 SCHEMA_VERSION = 1
 CELL_FILE = "cell.json"
@@ -96,7 +101,7 @@ def examples_seen(n: int, steps: int, per_device: int, grad_accum: int, world_si
 
 def tokens_seen(record: dict[str, Any]) -> tuple[int, int]:
     """(examples, tokens) a run trained on, from its ``sfm_run.json``; tokens are examples x mean length."""
-    from sfm.training.setup import resolve_batch
+    from sfm.training.setup import resolve_batch  # sfm.training.setup imports torch
 
     t = record["recipe"]["training"]
     world = int(record.get("distributed", {}).get("world_size") or 1)
@@ -110,8 +115,6 @@ def tokens_seen(record: dict[str, Any]) -> tuple[int, int]:
 
 def evaluate_cell(folder: Path, plan: dict[str, Any], *, progress: bool = False) -> float | None:
     """Evaluate the cell's run unless its results are current; returns the seconds spent (None: reused)."""
-    from sfm.harness.runner import evaluate
-
     run, res = folder / "run", folder / "results" / "results.json"
     tasks = [str(folder / t) if t.endswith(".yaml") else t for t in plan["eval_tasks"]]
     if _results_current(res, run / "sfm_run.json", tasks):
@@ -136,8 +139,6 @@ def finish_cell(out: str | Path, index: int, *, progress: bool = False) -> dict[
     Raises:
         SfmError: no sweep there, an index out of range, or a cell whose training has not finished.
     """
-    from sfm.harness.results import EvalResults
-
     out = Path(out)
     cells = _sweep(out)["cells"]
     if not 0 <= index < len(cells):
@@ -156,7 +157,7 @@ def finish_cell(out: str | Path, index: int, *, progress: bool = False) -> dict[
     if eval_s is not None:
         timing["eval_s"] = eval_s
         atomic_write_json(folder / TIMING_FILE, timing)
-    cell = collect(plan, read_json(record_path), results, timing)
+    cell = collect(plan, RunRecord.read(folder / "run").to_dict(), results, timing)
     atomic_write_json(folder / CELL_FILE, cell)
     write_cells_csv(out)
     return cell
@@ -166,8 +167,6 @@ def collect(
     plan: dict[str, Any], record: dict[str, Any], results: Any, timing: dict[str, Any]
 ) -> dict[str, Any]:
     """The ``cell.json`` record from a cell's plan, its run record and its evaluation results."""
-    from sfm.utils.provenance import now_iso
-
     seen, tokens = tokens_seen(record)
     metrics, baselines = {}, {}
     for name, tr in results.tasks.items():
@@ -264,8 +263,6 @@ def make_scratch_init(out: str | Path, stage_id: str) -> Path:
     import torch
     import transformers
 
-    from sfm.models.backbones import is_seq2seq
-
     out = Path(out)
     stages = {s["id"]: s for s in _sweep(out)["stages"]}
     if stage_id not in stages or stages[stage_id]["kind"] != "init":
@@ -280,8 +277,6 @@ def make_scratch_init(out: str | Path, stage_id: str) -> Path:
     auto = transformers.AutoModelForSeq2SeqLM if is_seq2seq(cfg) else transformers.AutoModelForCausalLM
     dtype = None if s["torch_dtype"] == "auto" else getattr(torch, s["torch_dtype"])
     model = auto.from_config(cfg, trust_remote_code=s["trust_remote_code"], dtype=dtype)
-    from sfm.utils.io import atomic_dir
-
     with atomic_dir(dest, overwrite=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)

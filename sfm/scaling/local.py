@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sfm.models.run import RUN_FILE
 from sfm.scaling.cells import TIMING_FILE, cell_dir, read_cell
 from sfm.scaling.plan import Cell, Plan, Stage
 from sfm.utils.io import atomic_write_json
 
-RUN_RECORD = "sfm_run.json"
+RUN_RECORD = RUN_FILE
 
 
 @dataclass

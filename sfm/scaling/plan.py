@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from sfm import config
-from sfm.errors import ConfigError, SfmError
+from sfm.data.splits import SPLIT_FRACTIONS, split_counts
+from sfm.errors import ConfigError, SfmError, did_you_mean
+from sfm.harness.tasks import EvalTask, load_task
+from sfm.models.backbones import is_tiny
 from sfm.scaling.spec import (
     CELL_RUN,
     LORA_METHODS,
@@ -27,6 +30,7 @@ from sfm.scaling.spec import (
     apply_overrides,
     config_hash,
 )
+from sfm.training.recipe import ModelSection, PeftSection, Recipe
 
 
 @dataclass
@@ -103,8 +107,6 @@ class _Key(NamedTuple):
 def _plan_cell(
     spec: SweepSpec, base: dict[str, Any], key: _Key, index: int, stages: dict[str, Stage], where: str
 ) -> Cell:
-    from sfm.training.recipe import Recipe
-
     task, model, steps, n, arm, seed = key
     variant = spec.tasks[task]
 
@@ -160,8 +162,6 @@ def _plan_cell(
 
 
 def _apply_model(d: dict[str, Any], m: ModelVariant) -> dict[str, Any]:
-    from sfm.training.recipe import ModelSection, PeftSection
-
     d = dict(d)
     model = {"name_or_path": ModelSection.name_or_path, **(d.get("model") or {})}
     if m.name_or_path is not None:
@@ -190,8 +190,6 @@ def _arm_start(
     where: str,
 ) -> Stage | None:
     """The stage whose output this arm starts from (None: start from ``name`` itself)."""
-    from sfm.models.backbones import is_tiny
-
     if arm == "scratch":
         if is_tiny(name):
             return None  # a tiny backbone by name is built with random weights
@@ -223,8 +221,6 @@ def _arm_start(
 def _pretrain_stage(
     spec: SweepSpec, base: dict[str, Any], model: ModelVariant, sid: str, where: str
 ) -> Stage:
-    from sfm.training.recipe import Recipe
-
     recipes, prev = [], None
     for st in spec.pretrain:
         d = _apply_model(apply_overrides(base, spec.overrides), model)
@@ -240,8 +236,6 @@ def _pretrain_stage(
 
 def _eval_task(name: str, recipe: Any, variant: TaskVariant, where: str, task: str) -> dict[str, Any] | str:
     """The eval task as used by this cell: its name, or its full definition retargeted at the cell's data."""
-    from sfm.harness.tasks import EvalTask, load_task
-
     try:
         t = load_task(name)
     except SfmError as exc:
@@ -265,9 +259,6 @@ def _eval_task(name: str, recipe: Any, variant: TaskVariant, where: str, task: s
 
 
 def _check_metric(metric: str, first: dict[str, Any] | str, where: str) -> None:
-    from sfm.errors import did_you_mean
-    from sfm.harness.tasks import load_task
-
     t = load_task(first) if isinstance(first, str) else first
     metrics = t.metrics if not isinstance(t, dict) else t["metrics"]
     name = t.task if not isinstance(t, dict) else t["task"]
@@ -282,12 +273,7 @@ def _check_data_size(recipe: Any, n: int, task: str, where: str) -> None:
     """A data size above the training split fails now, not in the middle of the sweep."""
     if recipe.data.simulator is None:
         return  # an imported data set: its split sizes are known only once it is read (sfm.train checks)
-    import inspect
-
-    from sfm.data.builder import split_counts
-    from sfm.data.fieldset import generate_dataset
-
-    fractions = inspect.signature(generate_dataset).parameters["split_fractions"].default
+    fractions = SPLIT_FRACTIONS  # generate_dataset's default, which recipe data uses
     n_train = split_counts(recipe.data.num_samples, fractions)[0]
     if n > n_train:
         raise ConfigError(

@@ -21,7 +21,6 @@ base recipe changed) is refused rather than mixed in.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import time
@@ -33,12 +32,16 @@ import yaml
 
 from sfm import config
 from sfm.errors import ConfigError
+from sfm.models.run import RUN_FILE
 from sfm.scaling.cells import PLAN_FILE, SWEEP_FILE, cell_dir, read_cell, write_cells_csv
+from sfm.scaling.local import local_jobs, run_jobs
 from sfm.scaling.plan import Cell, Plan, Stage, plan_sweep
+from sfm.scaling.slurm import submit
 from sfm.scaling.spec import load_spec
+from sfm.scaling.sweep_data import generate_data
 from sfm.utils.io import atomic_write_json, atomic_write_text, read_json
 
-RUN_RECORD = "sfm_run.json"  # written last by sfm.train: the run is complete
+RUN_RECORD = RUN_FILE  # written last by sfm.train: the run is complete
 INIT_RECORD = "sfm_init.json"
 
 
@@ -99,14 +102,10 @@ def run_sweep(
     cells = [c for c in plan.cells if read_cell(cell_dir(out, c.id)) is None]
     write_cells_csv(out)
     if launcher == "slurm":
-        from sfm.scaling.slurm import submit
-
         report.script, report.commands = submit(
             plan, out, home, stages, cells, parallel=parallel, dry_run=dry_run
         )
     else:
-        from sfm.scaling.local import local_jobs, run_jobs
-
         jobs = local_jobs(plan, out, stages, cells)
         if dry_run:
             report.commands = [shlex.join(argv) for j in jobs for _, argv, _ in j.steps]
@@ -161,35 +160,6 @@ def stage_done(out: Path, stage: Stage) -> bool:
         return read_json(Path(folder) / INIT_RECORD).get("config_hash") == stage.config_hash
     except (OSError, ValueError):
         return False
-
-
-def generate_data(plan: Plan, home: Path, *, progress: bool = True) -> None:
-    """Generate every data set the sweep reads, once, before any job starts (parallel cells never race to
-    write the same cache folder)."""
-    from sfm.data.cache import ensure_dataset, resolve_data_path
-
-    wanted: dict[str, dict[str, Any]] = {}
-    for r in [r for s in plan.stages for r in s.recipes] + [c.recipe for c in plan.cells]:
-        wanted.setdefault(_data_key(r["data"]), r["data"])
-    for t in {json.dumps(t, sort_keys=True) for c in plan.cells for t in c.eval_tasks}:
-        data = _eval_data(json.loads(t))
-        if data.get("simulator") or data.get("path"):
-            wanted.setdefault(_data_key(data), {"num_proc": 1, **data})
-    previous = os.environ.get("SFM_HOME")
-    os.environ["SFM_HOME"] = str(home)  # where the subprocesses will look (resolve_data_path reads it)
-    try:
-        for d in wanted.values():
-            path = resolve_data_path(d["path"], d["simulator"], d["params"], d["num_samples"], d["seed"])
-            if progress and not path.is_dir():
-                print(f"==> data {d['simulator']} x {d['num_samples']} -> {path}", flush=True)
-            ensure_dataset(
-                path, d["simulator"], d["params"], d["num_samples"], d["seed"], d["num_proc"], progress=False
-            )
-    finally:
-        if previous is None:
-            os.environ.pop("SFM_HOME", None)
-        else:
-            os.environ["SFM_HOME"] = previous
 
 
 def resolve(value: Any, out: Path, folder: Path) -> Any:
@@ -270,17 +240,3 @@ def _other_hash(path: Path, expected: str) -> bool:
         return read_json(path).get("config_hash") != expected
     except (OSError, ValueError):
         return False
-
-
-def _eval_data(task: dict[str, Any] | str) -> dict[str, Any]:
-    """The data section of an eval task (as planned, or a named task as shipped)."""
-    if isinstance(task, dict):
-        return task["data"]
-    from sfm.harness.tasks import load_task
-
-    return config.to_dict(load_task(task).data)
-
-
-def _data_key(d: dict[str, Any]) -> str:
-    keys = ("path", "simulator", "params", "num_samples", "seed")
-    return json.dumps({k: d.get(k) for k in keys}, sort_keys=True)

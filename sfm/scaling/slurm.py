@@ -28,6 +28,7 @@ from sfm.errors import ConfigError, SfmError
 from sfm.scaling.cells import cell_dir
 from sfm.scaling.plan import Cell, Plan, Stage
 from sfm.scaling.spec import SlurmSection
+from sfm.scaling.sweep_data import generate_data
 from sfm.utils.io import atomic_write_text, read_json
 
 SWEEP_SCRIPT = "sweep.sbatch"
@@ -70,8 +71,6 @@ def submit(
             f"submit it from a Slurm login node (or pass --dry-run to only write it)"
         )
     _refuse_running(plan.spec.name)
-    from sfm.scaling.run import generate_data
-
     generate_data(plan, home)  # here, once: array tasks writing the same data cache at once would race
     job = None
     for i, cmd in enumerate(commands):

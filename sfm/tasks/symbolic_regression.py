@@ -29,10 +29,14 @@ from typing import Any
 
 import numpy as np
 
+from sfm.data.equations import row_table
 from sfm.errors import ConfigError, DataError
 from sfm.registry import TASK_FORMATS
 from sfm.tasks.base import Encoded
 from sfm.tokenize.vocab import ScienceTokenizer
+
+# sfm.physics.equations (sympy, ~1 s) is imported inside the methods that parse or print formulas: sfm.tasks
+# imports every task format, and the field tasks should not pay for sympy.
 
 
 @dataclass
@@ -92,8 +96,6 @@ class SymbolicRegression:
     # ---- data ---------------------------------------------------------------------------------------------
     def table(self, row: dict[str, Any]) -> tuple[list[str], np.ndarray, np.ndarray]:
         """``(variables, X [n, d], y [n])`` of a row, checked: enough points, all finite."""
-        from sfm.data.equations import row_table
-
         names, X, y = row_table(row)
         if y.size < self.num_points:
             raise DataError(

@@ -1,6 +1,6 @@
 """Merge a trained LoRA/DoRA adapter into its base: a plain transformers model that needs neither PEFT nor sfm.
 
-The run is loaded with sfm's own loader (:func:`sfm.harness.generate.load_model`), which resizes the base's
+The run is loaded with sfm's own loader (:func:`sfm.models.run.load_model`), which resizes the base's
 embeddings to the science tokenizer before the adapter is applied, so the added tokens' trained rows
 (``peft.new_tokens: rows`` or ``embedding``) are merged along with the low-rank updates. The result is saved
 beside the tokenizer, ``sfm_encoding.json`` and the run record (marked ``merged``), so ``sfm eval`` and
@@ -12,12 +12,11 @@ checkpoints), as PEFT's ``merge_and_unload`` does; the merged weights then round
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sfm.errors import DataError
-
-MERGED_KEY = "merged"
 
 
 def merge_adapter(
@@ -39,14 +38,14 @@ def merge_adapter(
             already merged model).
         FileExistsError: ``out_dir`` exists, is not empty, and ``overwrite`` is false.
     """
-    from sfm.harness.generate import load_model
-    from sfm.training.setup import RUN_FILE
-    from sfm.utils.io import atomic_dir, atomic_write_json
+    from sfm.models.run import RunRecord, load_model
+    from sfm.utils.io import atomic_dir
     from sfm.utils.provenance import now_iso
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if not (run_dir / RUN_FILE).is_file():
-        raise DataError(f"{run_dir}: not a run folder written by sfm.train (no {RUN_FILE})")
+    record = RunRecord.read(run_dir)  # a folder that is not a run fails here, before anything loads
+    if record.kind != "token":
+        raise DataError(f"{run_dir}: a {record.kind} run has no adapter to merge")
     if not (run_dir / "adapter_config.json").is_file():
         raise DataError(
             f"{run_dir}: no adapter_config.json, so it holds a full model already; nothing to merge"
@@ -59,18 +58,20 @@ def merge_adapter(
     loaded = load_model(run_dir, device=device, merge=True)
     model = loaded.model
     _check_plain(model, run_dir)
-    record = dict(loaded.record)
-    record[MERGED_KEY] = {
-        "from": str(run_dir.resolve()),
-        "peft_method": record.get("recipe", {}).get("peft", {}).get("method"),
-        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-        "date": now_iso(),
-    }
-    record["parameters"] = {"trainable": 0, "total": sum(p.numel() for p in model.parameters())}
+    merged = replace(
+        loaded.record,
+        merged={
+            "from": str(run_dir.resolve()),
+            "peft_method": record.recipe.get("peft", {}).get("method"),
+            "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+            "date": now_iso(),
+        },
+        parameters={"trainable": 0, "total": sum(p.numel() for p in model.parameters())},
+    )
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         loaded.sci.save(tmp)
-        atomic_write_json(tmp / RUN_FILE, record)
+        merged.save(tmp)
     return out_dir
 
 

@@ -18,7 +18,14 @@ from typing import Any, Literal
 from sfm import config
 from sfm.data.equations import EquationSpec
 from sfm.errors import ConfigError
+from sfm.models.field_config import EncoderSection, FieldsSection, OperatorSection
 from sfm.registry import ENCODINGS, SIMULATORS, TASK_FORMATS
+
+#: ``model.name_or_path`` of a neural operator starts with this (``operator:fno``).
+OPERATOR_PREFIX = "operator:"
+# Loggers ``training.report_to`` may name, and the package each needs (checked when the recipe loads, not
+# when the Trainer starts): TensorBoard is an extra (``sfm[tensorboard]``), metrics.jsonl is always written.
+_REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
 
 
 @dataclass
@@ -128,6 +135,12 @@ class ModelSection:
         tokenizer_vocab_size: Vocabulary of the BPE trained for a tiny backbone.
         init: ``pretrained`` loads the weights; ``random`` builds the same architecture with random weights
             (the from-scratch arm of a scaling study; tiny backbones are always random).
+        field_io: ``tokens`` (fields as number tokens, the token path) or ``continuous`` (a field encoder
+            feeds the backbone through ``inputs_embeds`` and a regression head reads the next frame out).
+            Ignored by neural operators (``name_or_path: operator:fno``).
+        fields: How fields go in and out of continuous and operator models.
+        encoder: The field encoder and readout of a continuous model.
+        operator: The neural operator's sizes.
     """
 
     name_or_path: str = "tiny-llama"
@@ -139,6 +152,17 @@ class ModelSection:
     embedding_init: Literal["mean", "ordinal"] = "mean"
     tokenizer_vocab_size: int = 384
     init: Literal["pretrained", "random"] = "pretrained"
+    field_io: Literal["tokens", "continuous"] = "tokens"
+    fields: FieldsSection = field(default_factory=FieldsSection)
+    encoder: EncoderSection = field(default_factory=EncoderSection)
+    operator: OperatorSection = field(default_factory=OperatorSection)
+
+
+def model_kind(model: ModelSection) -> str:
+    """The run kind a ``model`` section trains: ``operator``, ``continuous`` or ``token``."""
+    if model.name_or_path.startswith(OPERATOR_PREFIX):
+        return "operator"
+    return "continuous" if model.field_io == "continuous" else "token"
 
 
 @dataclass
@@ -179,13 +203,21 @@ class TrainingSection:
 
     Attributes:
         output_dir: Run folder (adapter, tokenizer, checkpoints, logs). An existing run folder resumes.
+        max_steps: Optimizer steps (-1: ``num_train_epochs`` decides).
+        max_time_s: Training-time budget in seconds: the run stops after the first step that takes the
+            cumulative training time past it (kept across resumes); None = no time limit. The run record's
+            ``budget.stopped_by`` says which limit ended the run.
         global_batch_size: If set, must equal per-device batch x gradient accumulation x world size; a
             mismatch is an error naming the three numbers (so a launch on a different GPU count cannot
             silently change the optimization).
+        warmup_ratio: Fraction of the training steps spent on a linear learning-rate warmup, in [0, 1).
+        report_to: Loggers besides ``metrics.jsonl`` (always written): ``tensorboard`` (needs
+            ``sfm[tensorboard]``; events go to ``<output_dir>/logs``), ``wandb``...; empty = none.
     """
 
     output_dir: str = "runs/sfm"
     max_steps: int = -1
+    max_time_s: float | None = None
     num_train_epochs: float = 1.0
     per_device_train_batch_size: int = 8
     per_device_eval_batch_size: int = 8
@@ -205,7 +237,7 @@ class TrainingSection:
     eval_steps: int | None = None
     save_steps: int = 500
     save_total_limit: int | None = 2
-    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    report_to: list[str] = field(default_factory=list)
     dataloader_num_workers: int = 0
     use_cpu: bool = False
 
@@ -214,6 +246,22 @@ class TrainingSection:
             raise ValueError("set max_steps > 0 or num_train_epochs > 0")
         if self.bf16 and self.fp16:
             raise ValueError("bf16 and fp16 are exclusive")
+        if self.max_time_s is not None and self.max_time_s <= 0:
+            raise ValueError("max_time_s must be > 0 (or unset)")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError("warmup_ratio must be in [0, 1): a fraction of the training steps")
+        _check_reporters(self.report_to)
+
+
+def _check_reporters(report_to: list[str]) -> None:
+    """Each logger in ``report_to`` has its package installed (else the Trainer would fail after the data)."""
+    import importlib.util
+
+    for name in report_to:
+        packages = _REPORTERS.get(name)
+        if packages and not any(importlib.util.find_spec(p) for p in packages):
+            extra = " (pip install 'sfm[tensorboard]')" if name == "tensorboard" else ""
+            raise ValueError(f"report_to {name!r} needs the {packages[0]} package{extra}, or drop it")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Building blocks of ``sfm.train``'s main(): tokenizer, model, training arguments, saving a run.
+"""Building blocks of ``sfm.train``'s main(): tokenizer, model, batch arithmetic, checkpoints to resume from.
 
 Each function takes flat arguments (not the recipe), so it can be reused and tested alone.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,16 +15,28 @@ from typing import Any
 
 import torch
 
-import sfm
 from sfm.errors import ConfigError, SfmError
 from sfm.models.backbones import BACKBONES, build_tiny_tokenizer, is_seq2seq, is_tiny
 from sfm.tokenize.fields import FieldCodec
 from sfm.tokenize.vocab import ScienceTokenizer, resize_embeddings
-from sfm.utils.io import atomic_write_json
-from sfm.utils.provenance import git_hash, now_iso
 
-RUN_FILE = "sfm_run.json"
-BASE_DIR = "base"
+log = logging.getLogger(__name__)
+
+# What the Trainer writes into every checkpoint-N/ (trainer_state.json last): each entry is satisfied by any
+# one of its alternatives. DeepSpeed keeps weights and optimizer (and its own scheduler) in global_stepN/.
+_DEEPSPEED = "latest"
+_CHECKPOINT_FILES = {
+    "trainer state": ("trainer_state.json",),
+    "weights": (
+        "adapter_model.safetensors",
+        "model.safetensors",
+        "model.safetensors.index.json",
+        _DEEPSPEED,
+    ),
+    "optimizer state": ("optimizer.pt", _DEEPSPEED),
+    "scheduler state": ("scheduler.pt", _DEEPSPEED),
+    "rng state": ("rng_state.pth", "rng_state_0.pth"),
+}
 
 
 def make_tokenizer(
@@ -189,11 +202,49 @@ def world_size() -> int:
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest ``checkpoint-N`` folder in a run folder, or None."""
+    """The newest complete ``checkpoint-N`` folder of a run folder, or None.
+
+    A checkpoint missing a file the Trainer writes (a kill during the save, a disk that filled up, a file
+    removed by hand) is skipped with a warning naming what is missing, so the run resumes from the previous
+    complete one (or starts fresh) instead of failing in ``Trainer.train`` or resuming half a state.
+    """
     ckpts = [
         p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()
     ]
-    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+    for ckpt in sorted(ckpts, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        missing = checkpoint_missing(ckpt)
+        if not missing:
+            return ckpt
+        log.warning("%s is incomplete (no %s): skipped", ckpt, ", ".join(missing))
+    return None
+
+
+def checkpoint_missing(folder: Path) -> list[str]:
+    """What a checkpoint folder lacks of the Trainer's files (empty: complete)."""
+    folder = Path(folder)
+    missing = [
+        what for what, names in _CHECKPOINT_FILES.items() if not any((folder / n).is_file() for n in names)
+    ]
+    state = folder / "trainer_state.json"
+    if state.is_file():
+        try:
+            json.loads(state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            missing.append("readable trainer_state.json")
+    meta = folder / "sfm_checkpoint.json"  # written by CheckpointGuard: says how many ranks saved rng state
+    if meta.is_file() and not (folder / "rng_state.pth").is_file():
+        try:
+            ranks = int(json.loads(meta.read_text(encoding="utf-8")).get("world_size") or 1)
+        except (OSError, ValueError, TypeError):
+            ranks = 1
+        missing += [
+            f"rng_state_{r}.pth" for r in range(ranks) if not (folder / f"rng_state_{r}.pth").is_file()
+        ]
+    if (folder / _DEEPSPEED).is_file():
+        tag = (folder / _DEEPSPEED).read_text(encoding="utf-8").strip()
+        if not (folder / tag).is_dir():
+            missing.append(f"DeepSpeed state {tag}/")
+    return missing
 
 
 def check_resume(checkpoint: Path, facts: dict[str, Any]) -> None:
@@ -226,19 +277,3 @@ def save_base(model: Any, sci: ScienceTokenizer, folder: Path) -> None:
     """
     model.save_pretrained(folder, safe_serialization=True)
     sci.tokenizer.save_pretrained(folder)
-
-
-def write_run_record(output_dir: Path, record: dict[str, Any]) -> None:
-    """Write ``sfm_run.json`` (with version, git commit and date) into a saved run folder.
-
-    When a tiny base was saved in ``output_dir/base``, the adapter's ``base_model_name_or_path`` is pointed
-    at it, so plain ``peft`` loads the run with no sfm code.
-    """
-    output_dir = Path(output_dir)
-    cfg_path = output_dir / "adapter_config.json"
-    if (output_dir / BASE_DIR).is_dir() and cfg_path.is_file():
-        cfg = json.loads(cfg_path.read_text())
-        cfg["base_model_name_or_path"] = str((output_dir / BASE_DIR).resolve())
-        atomic_write_json(cfg_path, cfg)
-    record = {**record, "sfm_version": sfm.__version__, "git": git_hash(), "date": now_iso()}
-    atomic_write_json(output_dir / RUN_FILE, record)

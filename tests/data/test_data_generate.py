@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfm.data import generate_dataset, load_field_dataset
-from sfm.data.builder import rows_per_chunk, split_counts, split_indices
+from sfm.data.builder import rows_per_chunk
+from sfm.data.splits import split_counts, split_indices
 from sfm.errors import ConfigError, DataError, UnknownNameError
-from sfm.physics.io.rows import Column
 from sfm.physics.metadata import field_stats
 from sfm.physics.simulators.base import get_simulator, trajectory_seeds
+from sfm.physics.sources import Column
 
 N = 20
 

@@ -212,7 +212,7 @@ def test_a_real_untrained_model_runs_end_to_end(setup):
     scored, nothing crashes, and the headline numbers are the means of the per-sample rows."""
     import torch
 
-    from sfm.harness.generate import LoadedModel
+    from sfm.models.run import LoadedModel
     from sfm.training.setup import make_model
 
     torch.manual_seed(0)

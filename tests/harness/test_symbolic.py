@@ -215,7 +215,7 @@ def test_a_real_untrained_model_runs_end_to_end(setup):
     """The real generate() path on a tiny random model: its output is read back and scored, never a crash."""
     import torch
 
-    from sfm.harness.generate import LoadedModel
+    from sfm.models.run import LoadedModel
     from sfm.training.setup import make_model
 
     torch.manual_seed(0)

@@ -14,22 +14,30 @@ from hypothesis import strategies as st
 
 from sfm.errors import DataError
 from sfm.metrics import compute
+from sfm.metrics._sympy import Timeout as _Timeout
+from sfm.metrics._sympy import evaluate as metrics_evaluate
+from sfm.metrics._sympy import guarded as _guarded
+from sfm.metrics._sympy import time_limit as _time_limit
 from sfm.metrics.symbolic import (
-    _guarded,
-    _time_limit,
-    _Timeout,
-    expression_tree,
     point_accuracy,
     r2,
     r2_accuracy_099,
     r2_accuracy_0999,
     symbolic_equivalence,
-    tree_edit_distance,
-    zhang_shasha,
 )
+from sfm.metrics.tree_edit import expression_tree, tree_edit_distance, zhang_shasha
+from sfm.physics.equations import EquationError, evaluate, parse
 from sfm.registry import METRICS
 
-TARGET = np.array([[1.0, 2.0, 3.0, 4.0]])  # mean 2.5, SS_tot = 2.25 + 0.25 + 0.25 + 2.25 = 5
+TARGET = np.array([[1.0, 2.0, 3.0, 4.0]])
+
+
+def _read(text: str | None):
+    """A formula as the harness hands it to the metrics: parsed, or None where the text does not read."""
+    try:
+        return None if text is None else parse(text)
+    except EquationError:
+        return None  # mean 2.5, SS_tot = 2.25 + 0.25 + 0.25 + 2.25 = 5
 
 
 # -- R² and accuracies -----------------------------------------------------------------------------------
@@ -121,27 +129,41 @@ def test_point_metric_input_errors(fn):
     ],
 )
 def test_symbolic_equivalence_cases(pred, target, expected):
-    assert symbolic_equivalence([pred], [target]).tolist() == [expected]
+    assert symbolic_equivalence([_read(pred)], [_read(target)]).tolist() == [expected]
 
 
-def test_equivalence_domain_is_configurable_and_sympy_objects_are_accepted():
+def test_equivalence_domain_is_configurable():
     x = sympy.Symbol("x")
     assert symbolic_equivalence([sympy.sqrt(x**2)], [x], domain=(-5.0, -0.5)).tolist() == [0.0]
-    assert symbolic_equivalence(["sqrt(x**2)"], ["x"], domain={"x": (1.0, 2.0)}).tolist() == [1.0]
-    assert compute("symbolic_equiv", ["x", "x + 1"], ["x", "x"]) == 0.5
+    assert symbolic_equivalence([sympy.sqrt(x**2)], [x], domain={"x": (1.0, 2.0)}).tolist() == [1.0]
+    assert compute("symbolic_equiv", [x, x + 1], [x, x]) == 0.5
 
 
 def test_symbolic_input_errors():
-    with pytest.raises(DataError, match="target formula 0 is unreadable"):
-        symbolic_equivalence(["x"], ["x +"])
+    x = sympy.Symbol("x")
+    with pytest.raises(DataError, match=r"target 0 is text \('x \+'\).*sfm.physics.equations.parse"):
+        symbolic_equivalence([x], ["x +"])  # text is the harness's to parse: metrics take sympy objects
+    with pytest.raises(DataError, match="target 0 must be a sympy expression, got NoneType"):
+        symbolic_equivalence([x], [None])
     with pytest.raises(DataError, match="2 predictions for 1 targets"):
-        symbolic_equivalence(["x", "y"], ["x"])
+        symbolic_equivalence([x, x], [x])
     with pytest.raises(DataError, match="single string"):
         tree_edit_distance("x", "x")
-    with pytest.raises(DataError, match="must be a formula string or a sympy expression, got int"):
-        symbolic_equivalence([3], ["x"])
+    with pytest.raises(DataError, match="pred 0 must be a sympy expression, got int"):
+        symbolic_equivalence([3], [x])
     with pytest.raises(DataError, match="no formulas"):
         symbolic_equivalence([], [])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x*y + sin(x)/y", "sqrt(x - 3)", "log(x)**2 - exp(-y)", "Abs(x - 2)*tanh(y)", "(-8)**(x/3)", "pi*2"],
+)
+def test_the_metrics_evaluator_agrees_with_the_formula_language(text):
+    """sfm.metrics may not import sfm.physics, so it walks expressions itself: same values, same NaNs."""
+    rng = np.random.default_rng(0)
+    values = {"x": rng.uniform(-4, 4, 50), "y": rng.uniform(0.5, 3, 50)}
+    np.testing.assert_array_equal(metrics_evaluate(parse(text), values), evaluate(parse(text), values))
 
 
 def test_time_limit_interrupts_and_is_skipped_off_the_main_thread():
@@ -244,12 +266,14 @@ def test_expression_tree_labels_like_srsd():
     ],
 )
 def test_tree_edit_distance_by_hand(pred, target, expected):
-    assert tree_edit_distance([pred], [target])[0] == pytest.approx(expected)
+    assert tree_edit_distance([_read(pred)], [_read(target)])[0] == pytest.approx(expected)
 
 
 def test_tree_edit_distance_without_simplification_sees_the_raw_tree():
     # Add(x, Pow(sin(x), 2), Pow(cos(x), 2)) vs Add(x, 1): 9 nodes vs 3, distance capped at 3 -> 1.
-    assert tree_edit_distance(["sin(x)**2 + cos(x)**2 + x"], ["x + 1"], simplify=False)[0] == 1.0
+    assert (
+        tree_edit_distance([_read("sin(x)**2 + cos(x)**2 + x")], [_read("x + 1")], simplify=False)[0] == 1.0
+    )
 
 
 def test_metrics_are_registered_with_their_metadata():

@@ -82,6 +82,20 @@ def test_robust_loss_ignores_one_diverged_run():
     assert f.residuals_log[6] == pytest.approx(-np.log(3.0), rel=1e-3)  # the outlier keeps its full residual
 
 
+def test_fits_run_blas_on_one_thread_and_restore_it():
+    # The L-BFGS-B starts call BLAS on tiny vectors: worker threads only cost time (see one_blas_thread).
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):  # as on a 2-core machine without OMP_NUM_THREADS
+        assert blas_threads() and set(blas_threads()) == {2}  # numpy and scipy each load an OpenBLAS
+        with _robust.one_blas_thread():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {2}
+
+
 def test_units_of_x_only_rescale_the_coefficient():
     y = _noisy(_law(X, 0.05, 3.0, 0.5), 0.02, 7)
     a = fit_power_law(X, y, n_bootstrap=0)

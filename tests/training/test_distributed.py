@@ -16,11 +16,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from sfm.models.run import RunRecord
+
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "tiny" / "burgers-forecast" / "lora.yaml"
 ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
 
-pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+pytestmark = [pytest.mark.distributed, pytest.mark.slow, pytest.mark.trains]
 
 CASES = {
     "cpu_ddp": ("MULTI_CPU", None),
@@ -37,7 +39,7 @@ def _train(cmd: list[str], home: Path, out: Path) -> dict:
     args = [str(RECIPE), "--output_dir", str(out), "--no-progress"]
     proc = subprocess.run(cmd + args, env=_env(home), capture_output=True, text=True, timeout=1500, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    return json.loads((out / "sfm_run.json").read_text())
+    return RunRecord.read(out).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,7 @@ def test_two_processes_match_one(config, home, single):
     assert ref["distributed"]["world_size"] == 1
     # Same global batch (8 = 4 per device x 2 processes, or 4 x 2 accumulation steps): same optimization.
     assert record["train"]["steps"] == ref["train"]["steps"]
+    assert record["budget"]["examples_seen"] == ref["budget"]["examples_seen"] == 6 * 8
     torch.testing.assert_close(
         torch.tensor(record["train"]["loss_history"]),
         torch.tensor(ref["train"]["loss_history"]),

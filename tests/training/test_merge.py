@@ -4,13 +4,13 @@ wrong inputs fail with one line."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from sfm.cli import main as sfm_main
+from sfm.models.run import RunRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 TWINS = {
@@ -47,13 +47,14 @@ def _logits(model, ids, seq2seq: bool) -> torch.Tensor:
         return model(input_ids=ids).logits
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_merged_model_equals_adapter_model(name, runs, tmp_path, capsys):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from sfm.harness.generate import load_model
+    from sfm.models.run import load_model
 
     run, merged = runs[name], tmp_path / "merged"
     assert sfm_main(["merge", str(run), "--out", str(merged)]) == 0
@@ -80,12 +81,19 @@ def test_merged_model_equals_adapter_model(name, runs, tmp_path, capsys):
     reloaded = load_model(merged, device="cpu")  # a run folder without adapter_config.json: a full model
     assert not isinstance(reloaded.model, PeftModel) and reloaded.seq2seq == seq2seq
     torch.testing.assert_close(_logits(reloaded.model, ids, seq2seq), expected, rtol=0, atol=atol)
-    record = json.loads((merged / "sfm_run.json").read_text())
-    assert record["merged"]["from"] == str(run.resolve())
-    assert record["merged"]["peft_method"] == ("dora" if name == "dora" else "lora")
-    assert record["recipe"] == json.loads((run / "sfm_run.json").read_text())["recipe"]
+    record, source = RunRecord.read(merged), RunRecord.read(run)
+    assert record.merged["from"] == str(run.resolve())
+    assert record.merged["peft_method"] == ("dora" if name == "dora" else "lora")
+    assert record.parameters == {"trainable": 0, "total": sum(p.numel() for p in plain.parameters())}
+    # Everything else is the run's own record: the merge changes the weights' form, not their history.
+    assert {**record.to_dict(), "merged": None, "parameters": None} == {
+        **source.to_dict(),
+        "merged": None,
+        "parameters": None,
+    }
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_merge_refuses_to_overwrite_and_to_merge_twice(runs, tmp_path, capsys):
     out = tmp_path / "merged"

@@ -5,12 +5,13 @@ and decodes to valid frames."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from sfm.models.run import RunRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "tiny" / "t5" / "burgers-forecast" / "lora.yaml"
@@ -48,7 +49,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(trained):
-    from sfm.harness.generate import load_model
+    from sfm.models.run import load_model
 
     return load_model(trained[1], device="cpu")
 
@@ -60,10 +61,10 @@ def windows(trained, loaded):
     from sfm.tasks import get_task_format
     from sfm.training.recipe import load_recipe
 
-    record = json.loads((trained[1] / "sfm_run.json").read_text())
+    record = RunRecord.read(trained[1])
     recipe = load_recipe(RECIPE)
     fmt = get_task_format("forecast", **recipe.data.task_options)
-    fieldset = load_field_dataset(record["data"]["path"])
+    fieldset = load_field_dataset(record.data["path"])
     rows = fieldset.split("test")
     prompts, scales, targets = [], [], []
     for i in range(len(rows)):
@@ -98,15 +99,17 @@ def test_collator_feeds_prompt_to_encoder_and_frame_to_decoder():
     assert model.config.decoder_start_token_id == 3
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_training_lowers_the_loss(trained):
-    record = json.loads((trained[1] / "sfm_run.json").read_text())
-    losses = record["train"]["loss_history"]
+    record = RunRecord.read(trained[1])
+    losses = record.train["loss_history"]
     assert len(losses) == 10 and all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
-    assert record["recipe"]["model"]["name_or_path"] == "tiny-t5"
+    assert record.recipe["model"]["name_or_path"] == "tiny-t5" and record.base_model == "tiny-t5"
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_adapter_loads_with_sfm_and_plain_peft(trained, loaded):
     from peft import AutoPeftModelForSeq2SeqLM, PeftModel
@@ -121,6 +124,7 @@ def test_adapter_loads_with_sfm_and_plain_peft(trained, loaded):
     torch.testing.assert_close(a, b)
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_constrained_generation_decodes_valid_frames(loaded, windows):
     from sfm.harness.generate import generate
@@ -142,6 +146,7 @@ def test_constrained_generation_decodes_valid_frames(loaded, windows):
     assert values.shape == targets.shape and np.isfinite(values).all()
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_left_padding_does_not_change_a_seq2seq_answer(loaded, windows):
     """Batched prompts of different lengths are left-padded for the encoder; the mask must hide the padding."""

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -161,10 +160,11 @@ def home(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny-home")
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TINY, ids=lambda p: p.relative_to(RECIPES).as_posix())
 def test_tiny_recipe_trains_two_steps(path, home, monkeypatch):
-    from sfm.harness.generate import load_model
+    from sfm.models.run import RunRecord, load_model
     from sfm.train import main
 
     monkeypatch.setenv("SFM_HOME", str(home))
@@ -183,8 +183,9 @@ def test_tiny_recipe_trains_two_steps(path, home, monkeypatch):
         "[]",
     ]
     assert main(args) == 0
-    record = json.loads((out / "sfm_run.json").read_text())
-    assert record["train"]["steps"] == 2 and len(record["train"]["loss_history"]) == 2
+    record = RunRecord.read(out)
+    assert record.train["steps"] == 2 and len(record.train["loss_history"]) == 2
+    assert record.budget["steps"] == 2 and record.budget["stopped_by"] == "max_steps"
     adapter = load_file(out / "adapter_model.safetensors")
     lora_b = [v for k, v in adapter.items() if "lora_B" in k]
     assert lora_b and all(v.abs().sum() > 0 for v in lora_b), "LoRA B stayed zero: no gradient reached it"

@@ -1,5 +1,6 @@
-"""sfm.train end to end on a tiny backbone: it learns, saves a loadable adapter, resumes exactly after SIGKILL,
-stops on a non-finite loss, and refuses a global batch that does not divide."""
+"""sfm.train end to end on a tiny backbone: it learns, saves a loadable adapter, resumes exactly after SIGKILL
+(also when the newest checkpoint is torn), stops on a non-finite loss, and refuses a global batch that does
+not divide."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from sfm.errors import ConfigError
+from sfm.models.run import RunRecord
 from sfm.training.recipe import load_recipe
 from sfm.training.setup import resolve_batch
 
@@ -49,6 +51,7 @@ def trained(tmp_path_factory):
     return home, out
 
 
+@pytest.mark.trains
 def test_run_folder_layout(trained):
     _, out = trained
     for name in (
@@ -69,23 +72,31 @@ def test_run_folder_layout(trained):
     assert json.loads(ckpt.read_text())["world_size"] == 1
 
 
+@pytest.mark.trains
 def test_loss_falls_and_record_is_complete(trained):
     _, out = trained
-    record = json.loads((out / "sfm_run.json").read_text())
-    losses = record["train"]["loss_history"]
+    record = RunRecord.read(out)
+    losses = record.train["loss_history"]
     assert len(losses) == 8 and losses[-1] < losses[0]
-    assert record["distributed"]["world_size"] == 1
-    assert record["train"]["steps"] == 8
-    assert record["encoding"]["encoding"]["name"] == "bins"
-    assert record["parameters"]["trainable"] < record["parameters"]["total"]
+    assert record.kind == "token" and record.base_model == "tiny-llama" and record.tiny_base
+    assert record.distributed["world_size"] == 1
+    assert record.train["steps"] == 8
+    assert record.encoding["encoding"]["name"] == "bins"
+    assert record.parameters["trainable"] < record.parameters["total"]
+    # 8 steps x global batch 8 = the 64 training examples once; no time limit was set.
+    assert record.data["num_train_examples"] == 64
+    assert record.budget["steps"] == 8 and record.budget["examples_seen"] == 64
+    assert record.budget["stopped_by"] == "max_steps" and record.budget["max_time_s"] is None
+    assert record.budget["train_seconds"] > 0
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in logged if "loss" in r] == pytest.approx(losses)
 
 
+@pytest.mark.trains
 def test_adapter_loads_with_plain_peft_and_sfm(trained):
     from peft import AutoPeftModelForCausalLM
 
-    from sfm.harness.generate import load_model
+    from sfm.models.run import load_model
 
     _, out = trained
     plain = AutoPeftModelForCausalLM.from_pretrained(out)  # no sfm code: base path from adapter_config.json
@@ -95,6 +106,7 @@ def test_adapter_loads_with_plain_peft_and_sfm(trained):
         torch.testing.assert_close(plain(input_ids=ids).logits, loaded.model(input_ids=ids).logits)
 
 
+@pytest.mark.trains
 def test_resume_after_sigkill_matches_uninterrupted(trained):
     home, out = trained
     resumed = home / "killed"
@@ -111,6 +123,25 @@ def test_resume_after_sigkill_matches_uninterrupted(trained):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+@pytest.mark.trains
+def test_torn_newest_checkpoint_resumes_from_the_previous_one(trained):
+    home, out = trained
+    torn = home / "torn"
+    first = run_train(torn, home, "--save_steps", "2", env={"SFM_FAULT_KILL_AT_STEP": "7"})
+    assert first.returncode == -9
+    assert sorted(p.name for p in torn.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]  # limit 2
+    (torn / "checkpoint-6" / "trainer_state.json").unlink()
+    second = run_train(torn, home, "--save_steps", "2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resuming from {torn / 'checkpoint-4'}" in second.stdout
+    assert "checkpoint-6 is incomplete (no trainer state): skipped" in second.stderr
+    a = load_file(out / "adapter_model.safetensors")
+    b = load_file(torn / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
 def test_global_batch_must_divide():
     assert resolve_batch(4, 1, 2, 16) == 2
     assert resolve_batch(4, 2, 1, None) == 2
@@ -122,6 +153,7 @@ def test_global_batch_must_divide():
         resolve_batch(2, 3, 1, 8)
 
 
+@pytest.mark.trains
 def test_recipe_batch_error_is_one_line(tmp_path):
     proc = run_train(tmp_path / "r", tmp_path, "--global_batch_size", "6")
     assert proc.returncode == 2
@@ -129,6 +161,7 @@ def test_recipe_batch_error_is_one_line(tmp_path):
     assert not (tmp_path / "r" / "adapter_model.safetensors").exists()
 
 
+@pytest.mark.trains
 def test_non_finite_loss_stops_with_step_and_batch(tmp_path):
     from transformers import TrainingArguments
 
@@ -163,6 +196,7 @@ def test_load_recipe_from_any_folder(tmp_path, monkeypatch):
     assert recipe.training.global_batch_size == 8
 
 
+@pytest.mark.trains
 @pytest.mark.slow
 def test_recipe_evaluation_runs_after_training(tmp_path):
     from sfm.harness.results import EvalResults

@@ -34,21 +34,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import h5py
 import numpy as np
-import yaml
 
 from sfm.errors import ConfigError, DataError, did_you_mean
-from sfm.physics.io.hdf5 import attr_number, dataset, open_h5, take_rows, text
+from sfm.physics.io._pdebench_layout import CFD_KEYS, inspect_arrays, inspect_seeds, layout_kind
+from sfm.physics.io.hdf5 import attr_number, dataset, open_h5, take_rows
 from sfm.physics.io.rows import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.physics.metadata import SPATIAL_AXES, FieldMeta
 from sfm.registry import IMPORTERS
 
 VERSION = "1"
 _NUM = r"([0-9.]+(?:[eE][-+]?[0-9]+)?)"
-_CFD_KEYS = ("density", "pressure", "Vx", "Vy", "Vz")
 # Numeric file attributes PDEBench's merge script writes, and the coefficient each one is.
 _ATTRS = {
     "Nu": "nu",
@@ -107,7 +104,7 @@ FAMILIES: dict[str, Family] = {
         "Compressible Navier-Stokes equations for density rho (column density), velocity v (Vx, Vy, Vz) and "
         "pressure p (pressure), with shear viscosity eta, bulk viscosity zeta and initial Mach number M "
         "(PDEBench CFD).",
-        channels=_CFD_KEYS,
+        channels=CFD_KEYS,
     ),
     "diffusion_reaction_2d": Family(
         "u_t = Du*lap(u) + u - u^3 - k - v; v_t = Dv*lap(v) + u - v",
@@ -261,7 +258,7 @@ def _inspect(
 ) -> tuple[FileInfo, FieldMeta]:
     name_family, coeffs, bc = parse_name(path)
     with open_h5(path) as f:
-        layout = _layout(f, path)
+        layout = layout_kind(f, path)
         fam = family or name_family or ("compressible_navier_stokes" if layout == "cfd" else None)
         if fam is None:
             raise DataError(
@@ -273,9 +270,9 @@ def _inspect(
             if value is not None:
                 coeffs[coeff] = value
         if layout == "seeds":
-            n, keys, shapes, coords, extra = _inspect_seeds(f, path, fields or list(FAMILIES[fam].channels))
+            n, keys, shapes, coords, extra = inspect_seeds(f, path, fields or list(FAMILIES[fam].channels))
         else:
-            n, keys, shapes, coords, extra = _inspect_arrays(f, path, layout)
+            n, keys, shapes, coords, extra = inspect_arrays(f, path, layout)
     if FAMILIES[fam].convert:
         extra["pdebench_coefficients"] = {path.name: dict(coeffs)}
         for old, new, factor in FAMILIES[fam].convert:
@@ -297,122 +294,3 @@ def _inspect(
         extra=extra,
     )
     return info, meta
-
-
-def _layout(f: h5py.File, path: Path) -> str:
-    keys = list(f.keys())
-    if "tensor" in keys and "nu" in keys:
-        return "darcy"
-    if "tensor" in keys:
-        return "tensor"
-    if "density" in keys:
-        return "cfd"
-    if keys and all(isinstance(f[k], h5py.Group) and "data" in f[k] for k in keys):
-        return "seeds"
-    shown = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
-    raise DataError(
-        f"{path}: not a PDEBench layout (expected 'tensor', CFD fields such as 'density', or per-seed "
-        f"groups like '0000/data'); found keys: {shown or 'none'}"
-    )
-
-
-def _inspect_arrays(f: h5py.File, path: Path, layout: str) -> tuple[int, dict, dict, dict, dict]:
-    if layout == "darcy":
-        keys = {"a": "nu", "u": "tensor"}
-    elif layout == "cfd":
-        keys = {k: k for k in _CFD_KEYS if k in f}
-    else:
-        keys = {"u": "tensor"}
-    main = dataset(f, keys.get("u", "density"), path)
-    if main.ndim < 3:
-        raise DataError(f"{path}: {main.name!r} has shape {main.shape}; expected [N, T, X(, Y, Z)]")
-    n, nt, space = main.shape[0], main.shape[1], tuple(main.shape[2:])
-    shapes = {}
-    for name, key in keys.items():
-        d = dataset(f, key, path)
-        want = (n, *space) if (layout == "darcy" and key == "nu") else (n, nt, *space)
-        if d.shape != want:
-            raise DataError(f"{path}: {key!r} has shape {d.shape}, expected {want} like {main.name!r}")
-        shapes[name] = [nt, *space]
-    coords: dict[str, list[float]] = {}
-    if layout != "darcy":
-        t = _time(f.get("t-coordinate"), nt, path, "t-coordinate")
-        if t is not None:
-            coords["t"] = t
-    for axis, size in zip(SPATIAL_AXES, space):
-        coords[axis] = _axis(dataset(f, f"{axis}-coordinate", path), size, path, f"{axis}-coordinate")
-    extra = {"time_note": _TIME_NOTE} if "t-coordinate" in f and len(f["t-coordinate"]) == nt + 1 else {}
-    return n, keys, shapes, coords, extra
-
-
-_TIME_NOTE = (
-    "PDEBench stores T+1 t-coordinate entries (arange(T+1)*dt_save) for T frames; "
-    "frame k is at t_k = k*dt_save, so the first T entries were kept"
-)
-
-
-def _inspect_seeds(f: h5py.File, path: Path, names: list[str]) -> tuple[int, list, dict, dict, dict]:
-    keys = sorted(k for k in f if isinstance(f[k], h5py.Group))
-    first = f[keys[0]]
-    data = dataset(first, "data", path)
-    shape = data.shape
-    for k in keys[1:]:  # metadata only: cheap even for a thousand groups
-        other = dataset(f[k], "data", path)
-        if other.shape != shape:
-            raise DataError(f"{path}: '{k}/data' has shape {other.shape}, but '{keys[0]}/data' has {shape}")
-    if len(shape) < 3:
-        raise DataError(f"{path}: '{keys[0]}/data' has shape {shape}; expected [T, X(, Y), C]")
-    nt, space, channels = shape[0], tuple(shape[1:-1]), shape[-1]
-    if len(names) != channels:
-        raise DataError(
-            f"{path}: '{keys[0]}/data' has {channels} channel(s) but {len(names)} field name(s) {names}; "
-            f"pass fields=[...] with {channels} name(s)"
-        )
-    grid = first.get("grid")
-    if not isinstance(grid, h5py.Group):
-        raise DataError(f"{path}: missing group '{keys[0]}/grid'")
-    coords: dict[str, list[float]] = {}
-    t = _time(grid.get("t"), nt, path, f"{keys[0]}/grid/t")
-    if t is not None:
-        coords["t"] = t
-    for axis, size in zip(SPATIAL_AXES, space):
-        coords[axis] = _axis(dataset(grid, axis, path), size, path, f"{keys[0]}/grid/{axis}")
-    extra: dict[str, Any] = {}
-    if "config" in first.attrs:
-        try:
-            config = yaml.safe_load(text(first.attrs["config"]))
-        except yaml.YAMLError:
-            config = None
-        if isinstance(config, dict):
-            extra["config"] = config.get("sim", config)
-    return len(keys), keys, {n: [nt, *space] for n in names}, coords, extra
-
-
-def _axis(d: h5py.Dataset, size: int, path: Path, key: str) -> list[float]:
-    values = np.asarray(d[()], dtype=np.float64).reshape(-1)
-    if len(values) != size:
-        raise DataError(
-            f"{path}: {key!r} has {len(values)} entries but the data have {size} points on that axis"
-        )
-    if not np.all(np.isfinite(values)):
-        raise DataError(f"{path}: {key!r} holds NaN or Inf values")
-    return values.tolist()
-
-
-def _time(d: Any, nt: int, path: Path, key: str) -> list[float] | None:
-    if d is None:
-        if nt == 1:
-            return None  # a single frame (steady solution): no time coordinate
-        raise DataError(f"{path}: missing dataset {key!r} (the data have {nt} frames)")
-    values = np.asarray(d[()], dtype=np.float64).reshape(-1)
-    if len(values) == nt + 1:
-        values = values[:nt]  # see _TIME_NOTE
-    return _axis_values(values, nt, path, key)
-
-
-def _axis_values(values: np.ndarray, nt: int, path: Path, key: str) -> list[float]:
-    if len(values) != nt:
-        raise DataError(f"{path}: {key!r} has {len(values)} entries but the data have {nt} frames")
-    if not np.all(np.isfinite(values)):
-        raise DataError(f"{path}: {key!r} holds NaN or Inf values")
-    return values.tolist()

@@ -30,33 +30,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from sfm.errors import ConfigError, DataError, SfmError, did_you_mean
 from sfm.physics.metadata import FieldMeta
+from sfm.physics.simulators.checks import (
+    Coefficients,
+    check_times,
+    checked_fields,
+    meta_grid,
+    trajectory_coefficients,
+)
+from sfm.physics.simulators.params import Param, check_value
 from sfm.registry import SIMULATORS
-
-
-@dataclass(frozen=True)
-class Param:
-    """A coefficient or grid setting of a simulator.
-
-    Attributes:
-        default: Default value: a number (fixed) or a ``(low, high)`` pair (drawn per trajectory).
-        bounds: Allowed closed interval for any value a user sets (stability or physical limits).
-        log: Draw log-uniformly between low and high (for viscosities, diffusivities).
-        integer: A grid setting that must be an integer (``nx``, ``nt``); never varied.
-        doc: One line saying what it is.
-    """
-
-    default: float | tuple[float, float]
-    bounds: tuple[float, float] = (-np.inf, np.inf)
-    log: bool = False
-    integer: bool = False
-    doc: str = ""
 
 
 class Simulator:
@@ -90,41 +78,8 @@ class Simulator:
                     f"parameters: {', '.join(self.params)}"
                 )
         for key, p in self.params.items():
-            self.values[key] = self._check(key, p, values.get(key, p.default))
-
-    def _check(self, key: str, p: Param, value: Any) -> float | int | tuple[float, float]:
-        lo, hi = p.bounds
-        if isinstance(value, list | tuple):
-            if p.integer or key in self.settings:
-                raise ConfigError(f"{self.name}: {key} is a grid setting and cannot vary per trajectory")
-            if len(value) != 2:
-                raise ConfigError(f"{self.name}: {key} range must be [low, high], got {value!r}")
-            a, b = (self._number(key, v) for v in value)
-            if not (lo <= a <= b <= hi):
-                raise ConfigError(
-                    f"{self.name}: {key} range [{a}, {b}] must lie within [{lo}, {hi}] and low <= high"
-                )
-            if p.log and a <= 0:
-                raise ConfigError(f"{self.name}: {key} is drawn log-uniformly, so its range must be positive")
-            return (a, b) if a != b else a
-        v = self._number(key, value)
-        if p.integer:
-            if v != int(v):
-                raise ConfigError(f"{self.name}: {key} must be an integer, got {value!r}")
-            v = int(v)
-        if not lo <= v <= hi:
-            raise ConfigError(f"{self.name}: {key}={v} is outside the allowed range [{lo}, {hi}]")
-        return v
-
-    def _number(self, key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{self.name}: {key} must be a number, got {value!r}") from None
-        if not np.isfinite(value):
-            raise ConfigError(f"{self.name}: {key} must be finite, got {value!r}")
-        return float(value)
+            value = values.get(key, p.default)
+            self.values[key] = check_value(self.name, key, p, value, setting=key in self.settings)
 
     @property
     def varying(self) -> list[str]:
@@ -220,7 +175,7 @@ class Simulator:
         n = next(iter(arrays.values())).shape[0]
         c = self._trajectory_coefficients(coeffs, n)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging solve is reported below, not warned
-            out = self._evolve(arrays, c, _check_times(self.name, t_out))
+            out = self._evolve(arrays, c, check_times(self.name, t_out))
         out = {f: np.asarray(out[f], dtype=np.float64) for f in self.fields}
         if strict:
             for f, arr in out.items():
@@ -267,7 +222,7 @@ class Simulator:
         absolute value, the scale a drift is measured against)."""
         if type(self)._conserved_densities is Simulator._conserved_densities:
             return {}
-        arrays = self._checked(fields, _grid(meta), frames=1, where="its metadata")
+        arrays = self._checked(fields, meta_grid(meta), frames=1, where="its metadata")
         n = next(iter(arrays.values())).shape[0]
         spacing = tuple(meta.spacing(a) for a in meta.spatial_axes)
         return self._conserved_densities(arrays, spacing, self._trajectory_coefficients(coeffs or {}, n))
@@ -300,7 +255,7 @@ class Simulator:
         """
         if type(self)._residual is Simulator._residual:
             raise SfmError(f"{self.name} defines no PDE residual")
-        arrays = self._checked(fields, _grid(meta), frames=3, where="its metadata")
+        arrays = self._checked(fields, meta_grid(meta), frames=3, where="its metadata")
         if not (meta.dt or 0.0) > 0:
             raise DataError(f"{self.name}: the metadata gives no positive frame spacing dt (coords 't')")
         n = next(iter(arrays.values())).shape[0]
@@ -313,32 +268,9 @@ class Simulator:
         raise SfmError(f"{self.name} defines no PDE residual")
 
     def _trajectory_coefficients(self, coeffs: dict[str, Any], n: int) -> Coefficients:
-        """Every physical coefficient as ``[n]`` float64: given ones checked, fixed ones filled in; a varying
-        one that is not given raises when a solver reads it."""
+        """Every physical coefficient as ``[n]`` float64 (see :func:`~.checks.trajectory_coefficients`)."""
         physical = [k for k in self.params if k not in self.settings]
-        out = Coefficients(self.name)
-        for key, value in coeffs.items():
-            if key not in physical:
-                raise ConfigError(
-                    f"{self.name}: unknown coefficient {key!r}{did_you_mean(key, physical)}; "
-                    f"coefficients: {', '.join(physical)}"
-                )
-            try:
-                arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"{self.name}: coefficient {key} must be a number or [{n}] values"
-                ) from None
-            lo, hi = self.params[key].bounds
-            if not np.all((arr >= lo) & (arr <= hi)):  # NaN fails too
-                raise ConfigError(
-                    f"{self.name}: coefficient {key} has values outside [{lo}, {hi}] or non-finite"
-                )
-            out[key] = arr
-        for key in physical:
-            if key not in out and not isinstance(self.values[key], tuple):
-                out[key] = np.full(n, float(self.values[key]))
-        return out
+        return trajectory_coefficients(self.name, self.params, physical, self.values, coeffs, n)
 
     def _checked(
         self,
@@ -349,33 +281,8 @@ class Simulator:
         where: str | None,
         finite: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Every field of this simulator from ``arrays`` as float64 ``[n, *space]`` (``frames=None``) or
-        ``[n, T >= frames, *space]``; unless ``where`` is None, ``space`` must be ``grid`` (``where`` names it)."""
-        for key in arrays:
-            if key not in self.fields:
-                raise DataError(f"{self.name}: unknown field {key!r}{did_you_mean(key, self.fields)}")
-        lead = 1 if frames is None else 2
-        out: dict[str, np.ndarray] = {}
-        for f in self.fields:
-            if f not in arrays:
-                raise DataError(f"{self.name}: field {f!r} is missing; fields: {', '.join(self.fields)}")
-            arr = np.asarray(arrays[f], dtype=np.float64)
-            n = next(iter(out.values())).shape[0] if out else (arr.shape[0] if arr.ndim else 0)
-            if arr.ndim != lead + len(grid) or arr.shape[0] != n or n == 0 or arr.shape[1] < (frames or 0):
-                want = "[n" + (f", T >= {frames}" if frames else "") + f"] + {len(grid)} spatial axes"
-                raise DataError(
-                    f"{self.name}: field {f!r} must be {want} (same n for all), got {list(arr.shape)}"
-                )
-            if where is not None and arr.shape[lead:] != grid:
-                raise DataError(
-                    f"{self.name}: field {f!r} is on a {list(arr.shape[lead:])} grid, not the {list(grid)} grid of {where}"
-                )
-            if finite and not np.all(np.isfinite(arr)):
-                raise DataError(
-                    f"{self.name}: field {f!r} has {int(np.sum(~np.isfinite(arr)))} non-finite values"
-                )
-            out[f] = arr
-        return out
+        """This simulator's fields from ``arrays`` as float64 (see :func:`~.checks.checked_fields`)."""
+        return checked_fields(self.name, self.fields, arrays, grid, frames=frames, where=where, finite=finite)
 
     def coords(self) -> dict[str, list[float]]:
         """Coordinates of the stored grid (``t`` then spatial axes)."""
@@ -410,57 +317,6 @@ class Simulator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.values.items())})"
-
-
-class Coefficients(dict):
-    """Per-trajectory coefficients ``{name: [n]}`` handed to a solver; reading a varying coefficient that the
-    caller did not give raises a :class:`ConfigError` naming it (only the quantities that need it fail)."""
-
-    def __init__(self, simulator: str) -> None:
-        super().__init__()
-        self.simulator = simulator
-
-    def __missing__(self, key: str) -> np.ndarray:
-        raise ConfigError(
-            f"{self.simulator}: coefficient {key!r} varies per trajectory; pass its [n] values in coeffs"
-        )
-
-
-def _grid(meta: FieldMeta) -> tuple[int, ...]:
-    return tuple(len(meta.coords[a]) for a in meta.spatial_axes)
-
-
-def _check_times(name: str, t_out: Any) -> np.ndarray:
-    t = np.asarray(t_out, dtype=np.float64)
-    if t.ndim != 1 or t.size == 0 or not np.all(np.isfinite(t)) or t[0] <= 0 or np.any(np.diff(t) < 0):
-        raise ConfigError(
-            f"{name}: t_out must be a non-empty, non-decreasing list of times > 0, got {t_out!r}"
-        )
-    return t
-
-
-def central_time_difference(u: np.ndarray, dt: float) -> np.ndarray:
-    """``(u[:, j+1] - u[:, j-1]) / (2 dt)`` for the interior frames of ``u [n, T, ...]``: ``[n, T-2, ...]``.
-
-    Second order: the error is ``dt^2 / 6 u_ttt``.
-    """
-    return (u[:, 2:] - u[:, :-2]) / (2.0 * dt)
-
-
-def spectral_derivative(u: np.ndarray, dx: float, order: int, axis: int = -1) -> np.ndarray:
-    """``order``-th derivative of periodic samples along ``axis`` (spacing ``dx``), by Fourier multiplication.
-
-    An odd derivative drops the Nyquist mode of an even grid: that mode is a pure cosine on the grid, its
-    derivative a sine that vanishes at every grid point (Trefethen, Spectral Methods in MATLAB, ch. 3).
-    """
-    n = u.shape[axis]
-    k = 2 * np.pi * np.fft.rfftfreq(n, d=dx)
-    symbol = (1j * k) ** order
-    if order % 2 and n % 2 == 0:
-        symbol[-1] = 0.0
-    shape = [1] * u.ndim
-    shape[axis] = symbol.size
-    return np.fft.irfft(np.fft.rfft(u, axis=axis) * symbol.reshape(shape), n=n, axis=axis)
 
 
 def trajectory_seeds(seed: int, start: int, stop: int) -> np.ndarray:

@@ -22,21 +22,12 @@ import numpy as np
 
 from sfm.errors import ConfigError
 from sfm.physics.simulators import base
-from sfm.physics.simulators.base import (
-    Coefficients,
-    Param,
-    Simulator,
-    central_time_difference,
-    spectral_derivative,
-)
+from sfm.physics.simulators.base import Simulator
+from sfm.physics.simulators.checks import Coefficients
+from sfm.physics.simulators.derivatives import central_time_difference, spectral_derivative
 from sfm.physics.simulators.initial import sine_waves_1d
-from sfm.physics.simulators.spectral import (
-    _batch_1d,
-    dealias_mask,
-    etdrk4_march,
-    periodic_grid,
-    rfft_wavenumbers,
-)
+from sfm.physics.simulators.params import Param
+from sfm.physics.simulators.spectral import _batch_1d, etdrk4_periodic_1d, periodic_grid
 
 #: Upper bound of ``max |u0|`` for the default initial data: two sine waves of amplitude at most 1. The
 #: maximum principle keeps ``|u| <= max |u0|`` for all time, so it also bounds the advection speed.
@@ -68,17 +59,15 @@ def solve_burgers(
         ``u`` ``[n, nt, nx]`` float64 at ``t_out``.
     """
     u0, c = _batch_1d(u0, nu=nu)
-    nx = u0.shape[1]
-    k = rfft_wavenumbers(nx, length)
-    mask = dealias_mask(nx)
-    flux_symbol = -0.5j * k * mask  # N(u) = -(u^2 / 2)_x, truncated to the dealiased modes
-
-    def nonlinear(v: np.ndarray) -> np.ndarray:
-        u = np.fft.irfft(v, n=nx)
-        return flux_symbol * np.fft.rfft(u * u)
-
-    L = -c["nu"][:, None] * k**2
-    return etdrk4_march(np.fft.rfft(u0) * mask, L, nonlinear, t_out, dt, lambda v: np.fft.irfft(v, n=nx))
+    return etdrk4_periodic_1d(
+        u0,
+        length,
+        t_out,
+        dt,
+        linear=lambda k: -c["nu"][:, None] * k**2,
+        multiplier=lambda k: -0.5j * k,  # N(u) = -(u^2 / 2)_x
+        pointwise=lambda u: u * u,
+    )
 
 
 def min_resolved_nu(nx: int, length: float, u_max: float = U_MAX) -> float:

@@ -23,7 +23,7 @@ import scipy.sparse.linalg as spla
 
 from sfm.errors import ConfigError
 from sfm.physics.simulators import base
-from sfm.physics.simulators.base import Param
+from sfm.physics.simulators.params import Param
 
 
 def solve_darcy(a: np.ndarray, f: np.ndarray | float, length: float = 1.0) -> np.ndarray:

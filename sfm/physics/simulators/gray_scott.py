@@ -23,7 +23,7 @@ import numpy as np
 
 from sfm.errors import ConfigError, DataError
 from sfm.physics.simulators import base
-from sfm.physics.simulators.base import Param
+from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import etdrk4_march, fft_wavenumbers, rfft_wavenumbers
 
 

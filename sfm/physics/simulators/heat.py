@@ -20,14 +20,11 @@ import numpy as np
 
 from sfm.errors import ConfigError
 from sfm.physics.simulators import base
-from sfm.physics.simulators.base import (
-    Coefficients,
-    Param,
-    Simulator,
-    central_time_difference,
-    spectral_derivative,
-)
+from sfm.physics.simulators.base import Simulator
+from sfm.physics.simulators.checks import Coefficients
+from sfm.physics.simulators.derivatives import central_time_difference, spectral_derivative
 from sfm.physics.simulators.initial import sine_waves_1d
+from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import _batch_1d, periodic_grid, rfft_wavenumbers
 
 

@@ -26,21 +26,12 @@ import numpy as np
 
 from sfm.errors import ConfigError
 from sfm.physics.simulators import base
-from sfm.physics.simulators.base import (
-    Coefficients,
-    Param,
-    Simulator,
-    central_time_difference,
-    spectral_derivative,
-)
+from sfm.physics.simulators.base import Simulator
+from sfm.physics.simulators.checks import Coefficients
+from sfm.physics.simulators.derivatives import central_time_difference, spectral_derivative
 from sfm.physics.simulators.initial import sine_waves_1d
-from sfm.physics.simulators.spectral import (
-    _batch_1d,
-    dealias_mask,
-    etdrk4_march,
-    periodic_grid,
-    rfft_wavenumbers,
-)
+from sfm.physics.simulators.params import Param
+from sfm.physics.simulators.spectral import _batch_1d, etdrk4_periodic_1d, periodic_grid
 
 #: Bound on ``max |u|`` for the default initial data (two sine waves of amplitude at most 1, so
 #: ``|u0| <= 2``). Unlike Burgers, KdV has no maximum principle: solitons rise above the initial peak
@@ -73,18 +64,16 @@ def solve_kdv(
         ``u`` ``[n, nt, nx]`` float64 at ``t_out``.
     """
     u0, c = _batch_1d(u0, delta=delta)
-    nx = u0.shape[1]
-    k = rfft_wavenumbers(nx, length)
-    mask = dealias_mask(nx)
-    flux_symbol = -0.5j * k * mask  # N(u) = -(u^2 / 2)_x, truncated to the dealiased modes
-
-    def nonlinear(v: np.ndarray) -> np.ndarray:
-        u = np.fft.irfft(v, n=nx)
-        return flux_symbol * np.fft.rfft(u * u)
-
-    # -delta^2 u_xxx has the symbol -delta^2 (i k)^3 = i delta^2 k^3 (purely imaginary: dispersion, no decay).
-    L = 1j * c["delta"][:, None] ** 2 * k**3
-    return etdrk4_march(np.fft.rfft(u0) * mask, L, nonlinear, t_out, dt, lambda v: np.fft.irfft(v, n=nx))
+    return etdrk4_periodic_1d(
+        u0,
+        length,
+        t_out,
+        dt,
+        # -delta^2 u_xxx has the symbol -delta^2 (i k)^3 = i delta^2 k^3 (purely imaginary: dispersion, no decay).
+        linear=lambda k: 1j * c["delta"][:, None] ** 2 * k**3,
+        multiplier=lambda k: -0.5j * k,  # N(u) = -(u^2 / 2)_x
+        pointwise=lambda u: u * u,
+    )
 
 
 def min_resolved_delta(nx: int, length: float, u_max: float = U_MAX) -> float:

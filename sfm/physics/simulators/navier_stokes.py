@@ -25,7 +25,7 @@ import numpy as np
 
 from sfm.errors import ConfigError, DataError
 from sfm.physics.simulators import base
-from sfm.physics.simulators.base import Param
+from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import ETDRK4, dealias_mask, fft_wavenumbers, rfft_wavenumbers
 
 #: A Courant number above this at the end of an interval means the flow sped up more than the step allowed

@@ -4,7 +4,9 @@ ETDRK4 (Cox & Matthews 2002, with the contour-integral evaluation of Kassam & Tr
 ``v_t = L v + N(v)`` exactly in the stiff linear part ``L`` (diagonal in Fourier space) and to fourth order in
 the nonlinear part. The linear operator may differ per trajectory (``L`` shaped ``[batch, *modes]``), so a
 batch with per-trajectory viscosities is still one vectorized step. ``L`` may be complex (dispersion
-``i k^3``), and :func:`etdrk4_march` steps a batch to a list of output times.
+``i k^3``), and :func:`etdrk4_march` steps a batch to a list of output times. :func:`etdrk4_periodic_1d` is
+the whole 1D pseudo-spectral solve (dealiased state, dealiased nonlinear term) the Burgers, KdV and
+diffusion-reaction simulators share.
 """
 
 from __future__ import annotations
@@ -154,6 +156,49 @@ def _build_rows(L: np.ndarray, h: float, max_elements: int = 1 << 21) -> ETDRK4:
     parts = [ETDRK4.build(L[i : i + rows], h) for i in range(0, L.shape[0], rows)]
     return ETDRK4(
         *(np.concatenate([getattr(p, f) for p in parts]) for f in ("E", "E2", "Q", "f1", "f2", "f3"))
+    )
+
+
+def etdrk4_periodic_1d(
+    u0: np.ndarray,
+    length: float,
+    t_out: np.ndarray,
+    dt: float,
+    *,
+    linear: Callable[[np.ndarray], np.ndarray],
+    multiplier: Callable[[np.ndarray], np.ndarray],
+    pointwise: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Solve ``u_t = L u + M g(u)`` on the periodic interval ``[0, L)`` pseudo-spectrally with ETDRK4.
+
+    ``L`` and ``M`` are Fourier multipliers (functions of the angular wave numbers ``k``), ``g`` acts point by
+    point in physical space: Burgers' flux ``-(u^2/2)_x`` is ``M = -i k / 2``, ``g(u) = u^2``; a logistic
+    reaction ``rho u (1 - u)`` is ``M = rho``, ``g(u) = u - u^2``. Orszag's 2/3 rule is applied to the initial
+    state and to ``M g(u)``, so a quadratic ``g`` produces no aliasing.
+
+    Args:
+        u0: Checked initial data ``[n, nx]`` on the grid ``x_i = i L / nx``; its projection onto the dealiased
+            modes (``|k| < nx/3``) is the state the scheme evolves.
+        length: Period ``L``.
+        t_out: Non-decreasing output times ``[nt]`` (>= 0); the solve starts at ``t = 0``.
+        dt: Largest time step (see :func:`etdrk4_march`).
+        linear: ``k [modes] -> L`` broadcastable to ``[n, modes]`` (one row per trajectory, or one for all).
+        multiplier: ``k [modes] -> M`` broadcastable to ``[n, modes]``.
+        pointwise: ``u [n, nx] -> g(u) [n, nx]``.
+
+    Returns:
+        ``u`` ``[n, nt, nx]`` float64 at ``t_out``.
+    """
+    nx = u0.shape[1]
+    k = rfft_wavenumbers(nx, length)
+    mask = dealias_mask(nx)
+    symbol = multiplier(k) * mask
+
+    def nonlinear(v: np.ndarray) -> np.ndarray:
+        return symbol * np.fft.rfft(pointwise(np.fft.irfft(v, n=nx)))
+
+    return etdrk4_march(
+        np.fft.rfft(u0) * mask, linear(k), nonlinear, t_out, dt, lambda v: np.fft.irfft(v, n=nx)
     )
 
 

@@ -10,15 +10,13 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from sfm.cli import main
-from sfm.errors import DataError, SfmError
+from sfm.errors import DataError
 from sfm.harness.results import EvalResults, MetricValue, ModelInfo, Scores, TaskResult
 from sfm.physics.metadata import FieldMeta
 from sfm.publish.cards import (
     TEMPLATE,
     card_variables,
     model_card,
-    push_to_hub,
     read_run,
     select_results,
     template_variables,
@@ -218,6 +216,18 @@ def test_every_template_variable_is_supplied(run, results):
     assert all(v.strip() for k, v in card_variables(run, read_run(run), [results]).items() if k != "figures")
 
 
+def test_every_section_macro_gets_exactly_its_context(run, results):
+    from sfm.publish import templating
+    from sfm.publish.cards.render import SECTIONS, section_contexts
+
+    module = templating.environment().get_template(SECTIONS).module
+    macros = {n for n in dir(module) if not n.startswith("_")}
+    contexts = section_contexts(run, read_run(run), [results])
+    assert set(contexts) == macros  # no section without its prose, no prose without its facts
+    for name, ctx in contexts.items():
+        assert set(getattr(module, name).arguments) == set(ctx), name
+
+
 def _expected_numbers(results_json):
     """(task, version, metric, config) -> (value, ci_low, ci_high, n) for every finite number of the model."""
     want = {}
@@ -349,74 +359,21 @@ def test_a_task_evaluated_twice_keeps_the_newer_result(run):
     assert values == [0.5]
 
 
-def test_cli_writes_the_card_and_skips_other_models(run, results, tmp_path, capsys):
-    other = make_results(run)
-    other.model = ModelInfo(name="persistence", kind="baseline")
-    other.save(tmp_path / "results/baseline")
-    out = tmp_path / "card/README.md"
-    assert main(["card", "--model", str(run), "--results", str(tmp_path / "results"), "--out", str(out)]) == 0
-    captured = capsys.readouterr()
-    assert "baseline/results.json: results of baseline 'persistence'" in captured.err
-    assert ModelCard.load(out).data.eval_results and (out.parent / "figures").is_dir()
+def test_figures_are_replaced_atomically(run, results, monkeypatch):
+    path = write_model_card(run, [results])
+    png = path.parent / "figures/forecast__b_v2_rollout.png"
+    before = png.read_bytes()
+    assert oct(png.stat().st_mode & 0o444) == oct(0o444)  # readable by all, unlike mkstemp's 0600
+    import sfm.publish.cards.figures as figures
 
+    def fail(src, dst):
+        raise OSError("disk full")
 
-def test_cli_errors_are_one_line(tmp_path, run, capsys):
-    assert main(["card", "--model", str(tmp_path), "--results", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "sfm_run.json: no readable run record" in err
-    assert main(["card", "--model", str(run), "--results", str(tmp_path / "none")]) == 2
-    assert "holds results of" in capsys.readouterr().err
-
-
-def test_push_to_hub_offline_is_a_clear_one_line_error(run, results, capsys, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(SfmError, match=r"--push-to-hub org/name: HF_HUB_OFFLINE is set"):
-        push_to_hub(run, run / "README.md", "org/name")
-    assert (
-        main(
-            [
-                "card",
-                "--model",
-                str(run),
-                "--results",
-                str(run.parent.parent.parent / "results"),
-                "--push-to-hub",
-                "org/name",
-            ]
-        )
-        == 2
-    )
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("sfm: error: --push-to-hub org/name: HF_HUB_OFFLINE is set")
-    assert (run / "README.md").is_file()  # the card itself was still written
-
-
-def test_push_uploads_the_run_with_its_card_but_not_checkpoints(run, results, tmp_path, monkeypatch):
-    import huggingface_hub
-
-    calls = {}
-
-    class FakeApi:  # records what would be sent; nothing leaves the machine
-        def __init__(self, token=None):
-            calls["token"] = token
-
-        def create_repo(self, repo_id, exist_ok, private):
-            calls["repo"] = (repo_id, exist_ok, private)
-
-        def create_commit(self, repo_id, operations, commit_message):
-            calls["files"] = {op.path_in_repo: op.path_or_fileobj for op in operations}
-            return "https://huggingface.co/org/name/commit/0"
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    card = write_model_card(run, [results], tmp_path / "elsewhere/README.md")
-    assert push_to_hub(run, card, "org/name", private=True) == "https://huggingface.co/org/name/commit/0"
-    assert calls["repo"] == ("org/name", True, True)
-    files = calls["files"]
-    assert files["README.md"] == str(card)
-    assert {"adapter_model.safetensors", "adapter_config.json", "sfm_encoding.json", "sfm_run.json"} <= set(
-        files
-    )
-    assert {"figures/forecast__b_v2_rollout.png", "figures/robust__b_v1_noise.png"} <= set(files)
-    assert not any(f.startswith("checkpoint-") or f == "training_args.bin" for f in files)
+    monkeypatch.setattr(figures.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_model_card(run, [results])
+    assert png.read_bytes() == before  # the old figure is intact
+    assert sorted(p.name for p in png.parent.iterdir()) == [
+        "forecast__b_v2_rollout.png",
+        "robust__b_v1_noise.png",
+    ]  # and no temporary file is left behind

@@ -1,11 +1,7 @@
-"""The leaderboard: rank models and baselines from typed results files.
+"""Ranking: rows, per-task tables and the overall score from typed results.
 
-    python eval/leaderboard.py results/ --out leaderboard/ [--baseline persistence] [--scaling fits/]
+Decisions (each tested in ``tests/publish/test_leaderboard.py``):
 
-Decisions (each tested in ``tests/test_leaderboard.py``):
-
-* **Reads only the typed schema.** Every ``results.json`` goes through :meth:`EvalResults.load`; an unreadable
-  or malformed file is skipped with a warning naming it, and only "nothing valid" is an error.
 * **Task versions are never mixed.** Scores are kept per ``(task, version)``. Each version gets its own
   per-task table; the overall ranking uses only the newest version of each task, and a note names the task,
   its versions and the files holding the older ones.
@@ -13,6 +9,8 @@ Decisions (each tested in ``tests/test_leaderboard.py``):
   when the files agree (same primary value to a relative 1e-6, same example count: baselines are
   deterministic); when they disagree (other data, another ``--limit``) each variant becomes its own row,
   labelled by its source, and a note says so.
+* **Every row has a kind** (:mod:`sfm.publish.kinds`): ``baseline``, ``oracle`` (given the PDE), or the
+  trained ``token`` / ``continuous`` / ``operator`` model its results file recorded, with its training budget.
 * **Overall score** (as Chronos ranks forecasters): the geometric mean over tasks of the row's primary error
   divided by the reference baseline's error on the same task, taken **from the same results file** whenever
   it has one (so both numbers come from the same examples). For a higher-is-better metric the ratio is
@@ -20,135 +18,31 @@ Decisions (each tested in ``tests/test_leaderboard.py``):
   that task is left out for that row (with a note). A row's non-finite error scores ``inf``. Rows missing
   tasks are ranked on the tasks they have, and the count is shown. Results with no baseline at all still
   get per-task tables, with no overall score.
-
-This module builds the :class:`Leaderboard`; :mod:`sfm.publish.leaderboard_render` writes its files.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sfm.errors import DataError, SfmError, did_you_mean
+from sfm.errors import DataError, did_you_mean
 from sfm.harness.results import RESULTS_FILE, EvalResults, MetricValue, Scores, TaskResult
+from sfm.publish.kinds import baseline_kind, budget, is_trained, model_kind
+from sfm.publish.leaderboard.model import Entry, Leaderboard, Row, TaskTable, task_key
 
 AGREE_RTOL = 1e-6  # baselines are deterministic; this only absorbs float noise across machines
+_MODEL, _BASELINE = (
+    "model",
+    "baseline",
+)  # the two groups rows are keyed by (a model may be named like a baseline)
 
 
-@dataclass
-class Entry:
-    """One row's primary score on one task version."""
-
-    value: MetricValue
-    validity: float
-    source: str
-    reference: float | None = None  # the reference baseline's value in the same file (or the shared row)
-    ratio: float | None = None  # error / reference (inverted for higher-is-better); None = not scored
-    curve: list[float | None] = field(default_factory=list)
-    date: str = ""
-
-
-@dataclass
-class Row:
-    """A model or baseline, its per-task entries and its overall score."""
-
-    name: str
-    kind: str
-    sources: list[str] = field(default_factory=list)
-    entries: dict[str, Entry] = field(default_factory=dict)  # task key -> entry
-    score: float | None = None
-    n_scored: int = 0
-    rank: int | None = None
-
-
-@dataclass
-class TaskTable:
-    """One task version: its metric, direction and the rows that have it, best first."""
-
-    key: str
-    task: str
-    version: int
-    family: str
-    metric: str
-    higher_is_better: bool
-    current: bool = True  # the newest version of this task: counts towards the overall score
-    order: list[str] = field(default_factory=list)
-    noise: dict[str, Any] = field(default_factory=dict)  # {"metric", "curves": {row: [levels, values]}}
-
-
-@dataclass
-class Leaderboard:
-    """Everything the outputs show. ``examples``: ``(task key, row, npz path, first field name)``."""
-
-    rows: list[Row]
-    tasks: list[TaskTable]
-    baseline: str
-    notes: list[str] = field(default_factory=list)
-    examples: list[tuple[str, str, str, str]] = field(default_factory=list)
-
-    def row(self, name: str) -> Row:
-        """The row called ``name``."""
-        for r in self.rows:
-            if r.name == name:
-                return r
-        raise DataError(f"no leaderboard row {name!r}{did_you_mean(name, [r.name for r in self.rows])}")
-
-    def task(self, key: str) -> TaskTable:
-        """The task table with key ``task@vN``."""
-        for t in self.tasks:
-            if t.key == key:
-                return t
-        raise DataError(f"no task {key!r}{did_you_mean(key, [t.key for t in self.tasks])}")
-
-
-# -- loading ------------------------------------------------------------------------------------------
-
-
-def find_results(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """Results files named by ``paths`` (files, or folders searched recursively), and warnings."""
-    files: list[Path] = []
-    warnings: list[str] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(p.rglob(RESULTS_FILE))
-            if not found:
-                warnings.append(f"{p}: no {RESULTS_FILE} under this folder")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            warnings.append(f"{p}: no such file or folder")
-    unique = list(dict.fromkeys(f.resolve() for f in files))
-    return unique, warnings
-
-
-def load_results(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, EvalResults]], list[str]]:
-    """Load every results file under ``paths``; malformed ones are skipped with a warning naming them.
-
-    Returns:
-        ``([(path, results), ...], warnings)``.
-    """
-    files, warnings = find_results(paths)
-    loaded = []
-    for f in files:
-        try:
-            loaded.append((f, EvalResults.load(f)))
-        except DataError as exc:
-            warnings.append(f"skipped {exc}")
-    return loaded, warnings
-
-
-# -- building -----------------------------------------------------------------------------------------
-
-
-def task_key(task: str, version: int) -> str:
-    """``forecast/burgers@v1``: the identity of a task version."""
-    return f"{task}@v{version}"
+def fmt_num(x: float | None) -> str:
+    """A score or ratio as text: 4 significant digits, ``inf``, or ``n/a``."""
+    if x is None:
+        return "n/a"
+    return "inf" if math.isinf(x) else f"{x:.4g}"
 
 
 def _labels(paths: Sequence[Path]) -> dict[Path, str]:
@@ -201,8 +95,8 @@ class _Builder:
         self.tasks: dict[str, TaskTable] = {}
         self.examples: list[tuple[str, str, str, str]] = []
 
-    def _row(self, kind: str, name: str, source: str) -> Row:
-        row = self.rows.setdefault((kind, name), Row(name, kind))
+    def _row(self, group: str, kind: str, name: str, source: str) -> Row:
+        row = self.rows.setdefault((group, name), Row(name, kind))
         if source not in row.sources:
             row.sources.append(source)
         return row
@@ -221,13 +115,14 @@ class _Builder:
         names = self._model_names()
         pending: dict[tuple[str, str], list[tuple[Entry, str]]] = {}  # (baseline, task key) -> entries
         for i, (path, res) in enumerate(self.results):
-            src = self.labels[path]
+            src, kind = self.labels[path], model_kind(res.model)
             for t in res.tasks.values():
                 key = self._task(t)
                 own_ref = t.baselines.get(self.baseline)
                 ref = own_ref.metrics.get(t.primary_metric) if own_ref else None
-                if t.model is not None and res.model.kind == "model":
-                    self._add_model(names[i], key, _entry(t.model, t, src, t.validity, res.date), ref)
+                if t.model is not None and is_trained(kind):
+                    e = _entry(t.model, t, src, t.validity, res.date)
+                    self._add_model(names[i], kind, res, key, e, ref)
                     self._add_example(path, t.task, key, names[i], res.model.encoding.get("fields", [""]))
                 for b, s in t.baselines.items():
                     e = _entry(s, t, src, 1.0, res.date)
@@ -243,9 +138,14 @@ class _Builder:
         )
         return key
 
-    def _add_model(self, name: str, key: str, e: Entry, ref: MetricValue | None) -> None:
+    def _add_model(
+        self, name: str, kind: str, res: EvalResults, key: str, e: Entry, ref: MetricValue | None
+    ) -> None:
         e.reference = ref.value if ref else None
-        row = self._row("model", name, e.source)
+        row = self._row(_MODEL, kind, name, e.source)
+        recorded = budget(res.model)
+        if not any(v is not None for v in row.budget.values()):  # one fingerprint, one training run
+            row.budget = recorded
         old = row.entries.get(key)
         if old is not None:
             keep, drop = (e, old) if e.date >= old.date else (old, e)
@@ -267,14 +167,14 @@ class _Builder:
                     home.append(item)
             for c in clusters:
                 name = b if len(clusters) == 1 else f"{b} [{c[0][1]}]"
-                row = self._row("baseline", name, c[0][1])
+                row = self._row(_BASELINE, baseline_kind(b), name, c[0][1])
                 for _, src in c[1:]:
                     if src not in row.sources:
                         row.sources.append(src)
                 row.entries[key] = c[0][0]
             if len(clusters) > 1:
                 vals = "; ".join(
-                    f"{c[0][1]}: {_fmt_num(c[0][0].value.value)} (n={c[0][0].value.n})" for c in clusters
+                    f"{c[0][1]}: {fmt_num(c[0][0].value.value)} (n={c[0][0].value.n})" for c in clusters
                 )
                 self.notes.append(
                     f"baseline {b} disagrees across results files on {key} ({vals}): the "
@@ -299,12 +199,6 @@ class _Builder:
         npz = path.parent / f"examples_{task.replace('/', '__')}.npz"  # as sfm.harness.runner.write names it
         if npz.is_file():
             self.examples.append((key, row, str(npz), str(fields[0]) if fields else ""))
-
-
-def _fmt_num(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return "inf" if math.isinf(x) else f"{x:.4g}"
 
 
 def _mark_versions(tasks: dict[str, TaskTable], rows: Iterable[Row], notes: list[str]) -> None:
@@ -364,7 +258,10 @@ def _score_rows(lb: Leaderboard, shared_ref: dict[str, float | None]) -> None:
 
 
 def _rank(lb: Leaderboard) -> None:
-    lb.rows.sort(key=lambda r: (r.score is None, r.score if r.score is not None else 0.0, r.kind, r.name))
+    # Ties: untrained rows first (as before the model kinds), then by kind and name, so the order is stable.
+    lb.rows.sort(
+        key=lambda r: (r.score is None, r.score if r.score is not None else 0.0, r.trained, r.kind, r.name)
+    )
     prev, rank = None, 0
     for i, r in enumerate(lb.rows, start=1):
         if r.score is None:
@@ -390,8 +287,8 @@ def build_leaderboard(
     """Rows, per-task tables and the overall ranking from loaded results.
 
     Args:
-        results: ``(path, EvalResults)`` pairs from :func:`load_results` (or bare ``EvalResults``; their
-            example files are then not found).
+        results: ``(path, EvalResults)`` pairs from :func:`~sfm.publish.leaderboard.load_results` (or bare
+            ``EvalResults``; their example files are then not found).
         baseline: The reference baseline of the overall score.
 
     Raises:
@@ -402,7 +299,7 @@ def build_leaderboard(
         raise DataError("no results to rank")
     b = _Builder(pairs, baseline)
     b.collect()
-    found = {name for (kind, name) in b.rows if kind == "baseline"}
+    found = {name for (group, name) in b.rows if group == _BASELINE}
     if not found:
         b.notes.append("no result carries a baseline, so there is no overall score (per-task tables only)")
     elif not any(n == baseline or n.startswith(f"{baseline} [") for n in found):
@@ -414,76 +311,7 @@ def build_leaderboard(
     tasks = sorted(b.tasks.values(), key=lambda t: (t.task, t.version))
     lb = Leaderboard(rows, tasks, baseline, b.notes, b.examples)
     _mark_versions(b.tasks, rows, lb.notes)
-    shared = {k: e.value.value for k, e in b.rows.get(("baseline", baseline), Row("", "")).entries.items()}
-    _score_rows(lb, shared)
+    shared_row = b.rows.get((_BASELINE, baseline), Row("", ""))
+    _score_rows(lb, {k: e.value.value for k, e in shared_row.entries.items()})
     _rank(lb)
     return lb
-
-
-def write_leaderboard(
-    lb: Leaderboard, out: str | Path, *, scaling: Sequence[str | Path] | None = None
-) -> dict[str, Path]:
-    """Write ``leaderboard.md``, ``.csv``, ``.json`` and the self-contained ``.html`` into ``out``.
-
-    Everything (plots included) is rendered in memory first, then each file is written through a temporary
-    file and a rename: an error leaves the previous outputs untouched, a reader never sees half a file, and
-    other files in ``out`` are kept.
-
-    Args:
-        lb: The leaderboard.
-        out: Output folder (created).
-        scaling: ``sfm scaling fit`` report folders whose ``fit.json`` exponents and PNGs are included.
-
-    Returns:
-        ``{"md": path, "csv": path, "json": path, "html": path}``.
-    """
-    from sfm.publish.leaderboard_render import write_all
-
-    return write_all(lb, Path(out), scaling=list(scaling or []))
-
-
-# -- command line -------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python eval/leaderboard.py",
-        description="Rank models and baselines from sfm results files; write leaderboard.{md,csv,json,html}.",
-    )
-    p.add_argument("results", nargs="+", help="results.json files, or folders searched recursively for them")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--baseline", default="persistence", help="reference baseline of the overall score")
-    p.add_argument(
-        "--scaling",
-        nargs="+",
-        default=[],
-        metavar="DIR",
-        help="`sfm scaling fit` report folders (fit.json + PNGs) to include",
-    )
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python eval/leaderboard.py RESULTS... --out DIR``; returns the exit status.
-
-    Malformed results files are skipped with a warning; the status is non-zero (2) only when nothing valid
-    remains or the arguments are wrong.
-    """
-    args = _parser().parse_args(argv)
-    loaded, warnings = load_results(args.results)
-    for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    try:
-        if not loaded:
-            raise DataError(f"no valid results file among {', '.join(args.results)}")
-        lb = build_leaderboard(loaded, baseline=args.baseline)
-        paths = write_leaderboard(lb, args.out, scaling=args.scaling)
-    except (SfmError, OSError) as exc:  # OSError: the output folder cannot be written
-        print(f"leaderboard: error: {exc}", file=sys.stderr)
-        return 2
-    for note in lb.notes:
-        print(f"note: {note}", file=sys.stderr)
-    for r in lb.rows[:10]:
-        print(f"{r.rank or '-':>3}  {r.name:<36} {_fmt_num(r.score):>8}  ({r.n_scored} task(s))")
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0

@@ -11,9 +11,10 @@ import re
 import numpy as np
 import pytest
 
+from sfm.commands.leaderboard import main
 from sfm.errors import DataError
 from sfm.harness.results import EvalResults, MetricValue, ModelInfo, Scores, TaskResult
-from sfm.publish.leaderboard import build_leaderboard, load_results, main, task_key, write_leaderboard
+from sfm.publish.leaderboard import build_leaderboard, load_results, task_key, write_leaderboard
 
 
 def mv(v, n=10):
@@ -170,7 +171,7 @@ def test_two_results_of_one_model_keep_the_newer(tmp_path):
     a = res("A", task("t1", model=0.3, baselines={"persistence": 0.4}), date="2026-11-01T00:00:00+00:00")
     b = res("A", task("t1", model=0.2, baselines={"persistence": 0.4}), date="2026-11-02T00:00:00+00:00")
     lb = build_leaderboard([save(tmp_path, "first", a), save(tmp_path, "second", b)])
-    assert [r.name for r in lb.rows if r.kind == "model"] == ["A"]
+    assert [r.name for r in lb.rows if r.trained] == ["A"]
     assert lb.row("A").entries["t1@v1"].value.value == 0.2
     assert any("kept the newer one (second" in n for n in lb.notes)
 
@@ -179,7 +180,7 @@ def test_models_sharing_a_name_are_told_apart_by_source(tmp_path):
     a = res("model", task("t1", model=0.3, baselines={"persistence": 0.4}), fingerprint="aaa")
     b = res("model", task("t1", model=0.2, baselines={"persistence": 0.4}), fingerprint="bbb")
     lb = build_leaderboard([save(tmp_path / "x", "run", a), save(tmp_path / "y", "run", b)])
-    assert {r.name for r in lb.rows if r.kind == "model"} == {"model [x/run]", "model [y/run]"}
+    assert {r.name for r in lb.rows if r.trained} == {"model [x/run]", "model [y/run]"}
 
 
 # -- loading ----------------------------------------------------------------------------------------
@@ -286,7 +287,7 @@ def test_json_and_markdown_carry_the_same_ranking(written):
     assert [r["name"] for r in data["rows"]] == [r.name for r in lb.rows] == ["alpha", "persistence", "beta"]
     assert data["rows"][0]["score"] == pytest.approx(lb.rows[0].score)
     md = paths["md"].read_text()
-    assert "| 1 | alpha | model | 0.6124 | 2/2 | 0.15 [0.135, 0.165] | 0.3 [0.27, 0.33] | 75% |" in md
+    assert "| 1 | alpha | token | 0.6124 | 2/2 | 0.15 [0.135, 0.165] | 0.3 [0.27, 0.33] | 75% |" in md
     assert "## rollout/b (v1, forecast)" in md and "## robust/b (v1, robustness)" in md
 
 

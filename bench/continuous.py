@@ -1,0 +1,202 @@
+"""Continuous-model benchmark: readouts compared on the quickstart's Burgers tasks, within a CPU budget.
+
+    OMP_NUM_THREADS=1 python bench/continuous.py                       # the recipe's settings, every readout
+    OMP_NUM_THREADS=1 python bench/continuous.py --readouts queries --max-steps 300
+    OMP_NUM_THREADS=1 python bench/continuous.py --set model.encoder.type linear --set peft.method lora
+
+Trains a continuous model (``sfm.models.continuous.build_continuous``) with the settings of a recipe
+(default ``recipes/tiny/continuous/burgers-llama.yaml``) on the recipe's training windows (every start of
+every training trajectory, as ``sfm.train`` cuts them) with a plain AdamW loop that follows the recipe's
+``training`` section (batch size, learning rate, warm-up, cosine decay, clipping, seed), once per readout.
+Then scores, on the held-out test trajectories:
+
+1. one-step nRMSE on the windows of ``eval/tasks/forecast/burgers-tiny.yaml`` (8 evenly spaced per
+   trajectory);
+2. 10-step autoregressive rollout nRMSE on the windows of ``eval/tasks/rollout/burgers-tiny.yaml`` (2 per
+   trajectory), each step's predicted frame fed back as context.
+
+nRMSE as the harness reports it (``sfm.metrics`` ``nrmse``: per sample and frame
+``sqrt(mean_x (pred - y)^2) / sqrt(mean_x y^2)``, averaged over samples, then frames). Persistence and
+linear extrapolation are scored on the same windows. Printed: a table of readouts x (steps, train CPU-s,
+one-step, rollout), measured in this run. CPU seconds are the process's own (with one thread, other
+processes on the machine do not inflate them); wall seconds are printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "tiny" / "continuous" / "burgers-llama.yaml"
+EVAL_TASKS = {"one_step": ("forecast/burgers-tiny", 1, 8), "rollout": ("rollout/burgers-tiny", 10, 2)}
+
+
+def load_data(recipe: Any) -> tuple[Any, Any]:
+    """The recipe's field data set (generated into the ``$SFM_HOME`` cache on first use) and its format."""
+    from sfm.data import load_field_dataset
+    from sfm.data.cache import ensure_dataset, resolve_data_path
+    from sfm.tasks import get_task_format
+
+    d = recipe.data
+    path = resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
+    ensure_dataset(path, d.simulator, d.params, d.num_samples, d.seed, progress=False)
+    return load_field_dataset(path), get_task_format(d.task, **d.task_options)
+
+
+def windows(fs: Any, fmt: Any, seed: int) -> dict[str, Any]:
+    """Training windows and the two eval tasks' windows (``FieldWindows``)."""
+    from sfm.tasks.windows import FieldWindows
+
+    out = {"train": FieldWindows.from_split(fs.split("train"), fs.meta, fmt, seed=seed)}
+    for key, (_, steps, per_traj) in EVAL_TASKS.items():
+        out[key] = FieldWindows.from_split(
+            fs.split("test"), fs.meta, fmt, rollout_steps=steps, even=True, windows_per_trajectory=per_traj
+        )
+    return out
+
+
+def field_spec(train: Any, fmt: Any) -> Any:
+    """The :class:`FieldSpec` of the training windows (training statistics)."""
+    from sfm.models.field_io import FieldSpec
+    from sfm.tasks.windows import coefficient_stats, field_stats
+
+    mean, std = field_stats(train)
+    cmean, cstd = coefficient_stats(train)
+    return FieldSpec(
+        n_fields=train.n_fields,
+        space=list(train.space),
+        context_frames=fmt.context_frames,
+        horizon=fmt.horizon,
+        coefficient_names=list(train.coefficient_names),
+        mean=mean.tolist(),
+        std=std.tolist(),
+        field_names=list(train.meta.fields),
+        family=train.meta.family,
+        coefficient_mean=cmean.tolist(),
+        coefficient_std=cstd.tolist(),
+    )
+
+
+def lr_at(step: int, total: int, peak: float, warmup_ratio: float, schedule: str) -> float:
+    """transformers' linear warm-up, then cosine (or constant) decay."""
+    warm = math.ceil(warmup_ratio * total)
+    if step < warm:
+        return peak * (step + 1) / warm
+    if schedule == "cosine":
+        return peak * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+    return peak
+
+
+def train(model: Any, data: Any, t: Any, steps: int) -> tuple[float, float, float]:
+    """AdamW over random batches of ``data`` for ``steps`` steps; returns (CPU s, wall s, last loss)."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=t.learning_rate, weight_decay=t.weight_decay)
+    rng = np.random.default_rng(t.seed)
+    model.train()
+    cpu0, wall0, loss = time.process_time(), time.perf_counter(), float("nan")
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, t.learning_rate, t.warmup_ratio, t.lr_scheduler_type)
+        batch = data.batch(rng.integers(0, len(data), t.per_device_train_batch_size))
+        out = model(*(torch.from_numpy(np.ascontiguousarray(batch[k])) for k in ("context", "coefficients", "target")))
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
+        opt.step()
+        loss = float(out["loss"].detach())
+    return time.process_time() - cpu0, time.perf_counter() - wall0, loss
+
+
+def rollout(predict: Any, w: Any, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(frames [N, steps*h, C, *S], targets)`` of an autoregressive rollout of ``predict(ctx, coef)``."""
+    batch = w.batch(np.arange(len(w)))
+    history, k = batch["context"].copy(), w.context_frames
+    frames = []
+    for _ in range(steps):
+        step = predict(history[:, -k:], batch["coefficients"])
+        frames.append(step)
+        history = np.concatenate([history, step], axis=1)
+    return np.concatenate(frames, axis=1), batch["target"]
+
+
+def nrmse(pred: np.ndarray, target: np.ndarray) -> float:
+    """The harness's nRMSE: per sample and frame, field 0 (Burgers has one), averaged."""
+    from sfm.metrics import aggregate, get_metric
+
+    return aggregate("nrmse", get_metric("nrmse")(pred[:, :, 0], target[:, :, 0]))
+
+
+def score(predict: Any, w: dict[str, Any]) -> dict[str, float]:
+    """One-step and rollout nRMSE of ``predict`` on the eval tasks' windows."""
+    return {key: nrmse(*rollout(predict, w[key], steps)) for key, (_, steps, _) in EVAL_TASKS.items()}
+
+
+def baselines(w: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Persistence (last frame) and linear extrapolation (2 u_k - u_{k-1})."""
+    return {
+        "persistence": score(lambda c, _: c[:, -1:], w),
+        "linear": score(lambda c, _: 2 * c[:, -1:] - c[:, -2:-1], w),
+    }
+
+
+def run_one(recipe: Any, spec: Any, w: dict[str, Any], steps: int) -> dict[str, Any]:
+    """Build, train and score one continuous model."""
+    import torch
+
+    from sfm.models.continuous import build_continuous
+    from sfm.models.field_io import FieldPredictor
+
+    torch.manual_seed(recipe.training.seed)
+    m = recipe.model
+    model = build_continuous(spec, m, fields=m.fields, encoder=m.encoder, peft_section=recipe.peft)
+    cpu, wall, loss = train(model, w["train"], recipe.training, steps)
+    predictor = FieldPredictor("continuous", spec, model)
+    scores = score(lambda c, p: predictor.predict_frames(c, p, 256), w)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"steps": steps, "cpu_s": cpu, "wall_s": wall, "loss": loss, "trainable": n_train, **scores}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default=str(RECIPE))
+    parser.add_argument("--readouts", default="queries,bidirectional,doubled")
+    parser.add_argument("--max-steps", type=int, default=None, help="default: the recipe's max_steps")
+    parser.add_argument("--set", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from sfm.training.recipe import load_recipe
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    overrides = [s for kv in args.set for s in (f"--{kv[0]}", kv[1])]
+    recipe = load_recipe(args.recipe, overrides)
+    fs, fmt = load_data(recipe)
+    w = windows(fs, fmt, recipe.data.seed)
+    spec = field_spec(w["train"], fmt)
+    steps = args.max_steps or recipe.training.max_steps
+    print(f"{len(w['train'])} training windows; one-step {len(w['one_step'])}, rollout {len(w['rollout'])} windows")
+    rows = [(name, None, s) for name, s in baselines(w).items()]
+    for readout in args.readouts.split(","):
+        recipe.model.encoder.readout = readout
+        res = run_one(recipe, spec, w, steps)
+        rows.append((readout, res, res))
+        print(f"  {readout}: {res}", flush=True)
+    print(f"\n| readout | steps | trainable | train CPU-s (wall) | one-step nRMSE | 10-step rollout nRMSE |")
+    print("|---|---|---|---|---|---|")
+    for name, res, s in rows:
+        cost = f"{res['steps']} | {res['trainable']:,} | {res['cpu_s']:.0f} ({res['wall_s']:.0f})" if res else "- | - | -"
+        print(f"| {name} | {cost} | {s['one_step']:.4f} | {s['rollout']:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
