@@ -107,7 +107,9 @@ def train(model: Any, data: Any, t: Any, steps: int) -> tuple[float, float, floa
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, t.learning_rate, t.warmup_ratio, t.lr_scheduler_type)
         batch = data.batch(rng.integers(0, len(data), t.per_device_train_batch_size))
-        out = model(*(torch.from_numpy(np.ascontiguousarray(batch[k])) for k in ("context", "coefficients", "target")))
+        out = model(
+            *(torch.from_numpy(np.ascontiguousarray(batch[k])) for k in ("context", "coefficients", "target"))
+        )
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
@@ -184,17 +186,23 @@ def main(argv: list[str] | None = None) -> None:
     w = windows(fs, fmt, recipe.data.seed)
     spec = field_spec(w["train"], fmt)
     steps = args.max_steps or recipe.training.max_steps
-    print(f"{len(w['train'])} training windows; one-step {len(w['one_step'])}, rollout {len(w['rollout'])} windows")
+    print(
+        f"{len(w['train'])} training windows; one-step {len(w['one_step'])}, rollout {len(w['rollout'])} windows"
+    )
     rows = [(name, None, s) for name, s in baselines(w).items()]
     for readout in args.readouts.split(","):
         recipe.model.encoder.readout = readout
         res = run_one(recipe, spec, w, steps)
         rows.append((readout, res, res))
         print(f"  {readout}: {res}", flush=True)
-    print(f"\n| readout | steps | trainable | train CPU-s (wall) | one-step nRMSE | 10-step rollout nRMSE |")
+    print("\n| readout | steps | trainable | train CPU-s (wall) | one-step nRMSE | 10-step rollout nRMSE |")
     print("|---|---|---|---|---|---|")
     for name, res, s in rows:
-        cost = f"{res['steps']} | {res['trainable']:,} | {res['cpu_s']:.0f} ({res['wall_s']:.0f})" if res else "- | - | -"
+        cost = (
+            f"{res['steps']} | {res['trainable']:,} | {res['cpu_s']:.0f} ({res['wall_s']:.0f})"
+            if res
+            else "- | - | -"
+        )
         print(f"| {name} | {cost} | {s['one_step']:.4f} | {s['rollout']:.4f} |")
 
 

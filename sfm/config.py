@@ -189,6 +189,20 @@ def _coerce(tp: Any, value: Any, *, key: str, where: str) -> Any:
             _coerce(kt, k, key=f"{key}.{k}", where=where): _coerce(vt, v, key=f"{key}.{k}", where=where)
             for k, v in value.items()
         }
+    if tp in _SCALARS:
+        return _coerce_scalar(tp, value, key=key, where=where)
+    if isinstance(tp, type):
+        if not isinstance(value, tp):
+            _fail(where, f"{key}: expected {tp.__name__}, got {_show(value)}")
+        return value
+    return value
+
+
+_SCALARS = (bool, int, float, str, Path)
+
+
+def _coerce_scalar(tp: Any, value: Any, *, key: str, where: str) -> Any:
+    """``bool``/``int``/``float``/``str``/``Path`` checks; conversions only where nothing is lost."""
     if tp is bool:
         if not isinstance(value, bool):
             _fail(where, f"{key}: expected true or false, got {_show(value)}")
@@ -219,10 +233,6 @@ def _coerce(tp: Any, value: Any, *, key: str, where: str) -> Any:
         if not isinstance(value, str | Path):
             _fail(where, f"{key}: expected a path, got {_show(value)}")
         return Path(value)
-    if isinstance(tp, type):
-        if not isinstance(value, tp):
-            _fail(where, f"{key}: expected {tp.__name__}, got {_show(value)}")
-        return value
     return value
 
 

@@ -1,6 +1,7 @@
-"""The quickstart end to end at reduced size: data -> LoRA fine-tune -> eval vs baselines -> leaderboard -> card,
-and its outputs are right: the loss fell, the results hold finite metrics for the model and the baseline, the
-card parses with huggingface_hub and its eval results equal the results JSON."""
+"""The quickstart end to end at reduced size: data -> three models (tokens, continuous, fno) -> eval vs
+baselines -> one leaderboard -> a card each, and its outputs are right: every loss fell, the results hold
+finite metrics for each model and the baselines, each card parses with huggingface_hub and its eval results
+equal its results JSON, and the leaderboard names every row with its kind."""
 
 from __future__ import annotations
 
@@ -45,13 +46,17 @@ def monkeypatch_module():
     mp.undo()
 
 
+KINDS = {"tokens": "token", "continuous": "continuous", "fno": "operator"}
+
+
 def test_layout(quickstart):
     out = quickstart
     for rel in (
-        "model/adapter_model.safetensors",
-        "model/README.md",
-        "model/sfm_run.json",
-        "results/results.json",
+        "tokens/adapter_model.safetensors",
+        "continuous/field_model.json",
+        "fno/field_model.json",
+        *(f"{m}/{f}" for m in KINDS for f in ("README.md", "sfm_run.json")),
+        *(f"results/{m}/results.json" for m in KINDS),
         "leaderboard/leaderboard.md",
         "leaderboard/leaderboard.html",
         "leaderboard/leaderboard.csv",
@@ -60,14 +65,17 @@ def test_layout(quickstart):
     assert any((out / "data").iterdir())
 
 
-def test_loss_fell(quickstart):
-    record = json.loads((quickstart / "model" / "sfm_run.json").read_text())
+@pytest.mark.parametrize("model", list(KINDS))
+def test_loss_fell(quickstart, model):
+    record = json.loads((quickstart / model / "sfm_run.json").read_text())
     losses = record["train"]["loss_history"]
     assert len(losses) >= 2 and losses[-1] < losses[0]
 
 
-def test_results_finite_for_model_and_baseline(quickstart):
-    results = EvalResults.load(quickstart / "results" / "results.json")
+@pytest.mark.parametrize("model", list(KINDS))
+def test_results_finite_for_model_and_baseline(quickstart, model):
+    results = EvalResults.load(quickstart / "results" / model / "results.json")
+    assert results.model.name == f"quickstart/{model}" and results.model.kind == KINDS[model]
     assert results.tasks
     for task in results.tasks.values():
         m = task.primary_metric
@@ -76,9 +84,10 @@ def test_results_finite_for_model_and_baseline(quickstart):
         assert 0.0 <= task.validity <= 1.0 and task.n_examples > 0
 
 
-def test_card_eval_results_equal_results_json(quickstart):
-    card = ModelCard.load(quickstart / "model" / "README.md")
-    results = json.loads((quickstart / "results" / "results.json").read_text())
+@pytest.mark.parametrize("model", list(KINDS))
+def test_card_eval_results_equal_results_json(quickstart, model):
+    card = ModelCard.load(quickstart / model / "README.md")
+    results = json.loads((quickstart / "results" / model / "results.json").read_text())
     entries = card.data.eval_results
     assert entries
     seen = 0
@@ -98,4 +107,7 @@ def test_card_eval_results_equal_results_json(quickstart):
 
 def test_leaderboard_ranks_model_and_persistence(quickstart):
     text = (quickstart / "leaderboard" / "leaderboard.md").read_text()
-    assert "persistence" in text and "model" in text
+    assert "persistence" in text
+    for model, kind in KINDS.items():
+        row = next((line for line in text.splitlines() if f"quickstart/{model} " in line), None)
+        assert row is not None and f"| {kind} |" in row, (model, row)

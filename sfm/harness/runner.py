@@ -36,6 +36,7 @@ def evaluate(
     batch_size: int = 8,
     seed: int = 0,
     progress: bool = True,
+    name: str | None = None,
 ) -> EvalResults:
     """Evaluate a run folder (or ``baseline:NAME``) on eval tasks; write results if ``out`` is given.
 
@@ -47,10 +48,13 @@ def evaluate(
         batch_size: Generation batch size.
         seed: Seeds noise, bootstrap and generation.
         progress: Print one line per task.
+        name: The model's row name on leaderboards (default: from the run folder's name).
     """
     state = eval_state()
     loaded_tasks = [load_task(name) for name in tasks]  # every task file checked before any model work
     loaded, info = _load(model)
+    if name:
+        info.name = name
     results = EvalResults(
         model=info,
         seed=seed,

@@ -81,7 +81,7 @@ class ContinuousModel(nn.Module):
         self.arch = info["arch"]
         hidden = head.proj.in_features
         self.queries = None
-        if cb.uses_queries(self.arch, section.readout):
+        if section.readout == "queries":
             self.queries = nn.Parameter(0.02 * torch.randn(encoder.n_patches, hidden))
 
     def forward(
@@ -128,7 +128,9 @@ class ContinuousModel(nn.Module):
         ids = enc["input_ids"].to(emb.weight.device)
         return emb(ids), enc["attention_mask"].to(ids.device)
 
-    def activation_checkpointing_enable(self, activation_checkpointing_kwargs: dict | None = None, **kw: Any) -> None:
+    def activation_checkpointing_enable(
+        self, activation_checkpointing_kwargs: dict | None = None, **kw: Any
+    ) -> None:
         """Recompute the backbone's activations in the backward pass (what ``Trainer`` calls; the encoder and
         head are small next to it). transformers < 5 names it ``gradient_checkpointing_enable``."""
         base = cb.base_model(self.backbone)

@@ -38,11 +38,6 @@ ENCODER_ONLY = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5E
 NO_TEXT_VOCAB = 16
 
 
-def uses_queries(arch: str, readout: str) -> bool:
-    """True when the readout adds learned query positions."""
-    return readout == "queries"
-
-
 def base_model(backbone: nn.Module) -> nn.Module:
     """The transformers model inside a PEFT wrapper (or ``backbone`` itself)."""
     get = getattr(backbone, "get_base_model", None)
@@ -70,7 +65,9 @@ def backbone_config(model_section: Any, readout: str) -> tuple[Any, str]:
                 name, revision=model_section.revision, trust_remote_code=model_section.trust_remote_code
             )
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"model.name_or_path: cannot load {name!r}: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(
+                f"model.name_or_path: cannot load {name!r}: {str(exc).splitlines()[0]}"
+            ) from None
         seq2seq, model_type = bool(getattr(config, "is_encoder_decoder", False)), config.model_type
     if not seq2seq:
         return config, "causal"
@@ -106,7 +103,8 @@ def make_backbone(model_section: Any, config: Any, arch: str, tokenizer: Any) ->
     """The backbone (random tiny, or from the Hub / a folder) and the record of how to rebuild it."""
     name = model_section.name_or_path
     if config is None:  # tiny: the registered recipe, overrides checked by TinyBackbone.build
-        special = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 3}  # unused, but inside NO_TEXT_VOCAB
+        # Special ids are unused without text, but must lie inside the embedding of NO_TEXT_VOCAB rows.
+        special = {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 3}
         if tokenizer is not None:
             special = {
                 f"{k}_token_id": getattr(tokenizer, f"{k}_token_id")
@@ -295,7 +293,10 @@ def load_backbone(info: dict, saved: str | None, folder: Path, bdir: str, adir: 
     """Rebuild the backbone saved by :func:`save_backbone` (weights from the run folder or the Hub)."""
     local = saved in ("full", "base+adapter")
     src = str(folder / bdir) if local else info["name_or_path"]
-    kwargs: dict[str, Any] = {"dtype": _dtype(info["torch_dtype"]), "trust_remote_code": info["trust_remote_code"]}
+    kwargs: dict[str, Any] = {
+        "dtype": _dtype(info["torch_dtype"]),
+        "trust_remote_code": info["trust_remote_code"],
+    }
     if info.get("attn_implementation"):
         kwargs["attn_implementation"] = info["attn_implementation"]
     if not local:
@@ -303,7 +304,9 @@ def load_backbone(info: dict, saved: str | None, folder: Path, bdir: str, adir: 
     try:
         model = _model_class(info["arch"], info["model_type"]).from_pretrained(src, **kwargs)
     except OSError as exc:
-        raise DataError(f"{folder}: cannot load the backbone from {src}: {str(exc).splitlines()[0]}") from None
+        raise DataError(
+            f"{folder}: cannot load the backbone from {src}: {str(exc).splitlines()[0]}"
+        ) from None
     if saved in ("adapter", "base+adapter"):
         from peft import PeftModel
 
@@ -318,7 +321,9 @@ def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     plain = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     empty = [k for k, v in plain.items() if v.numel() == 0]
     if empty:
-        raise DataError(f"{path.name}: tensors {empty[:3]} are empty: gather partitioned weights before saving")
+        raise DataError(
+            f"{path.name}: tensors {empty[:3]} are empty: gather partitioned weights before saving"
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -11,6 +11,7 @@ projects each output embedding back to a patch of output channels and reassemble
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -107,7 +108,9 @@ class SpectralStem(nn.Module):
 
         conv = _conv(len(n_modes))
         self.lift = conv(in_channels, width, 1)
-        self.spectral = nn.ModuleList(SpectralConv(width, width, n_modes=tuple(n_modes)) for _ in range(layers))
+        self.spectral = nn.ModuleList(
+            SpectralConv(width, width, n_modes=tuple(n_modes)) for _ in range(layers)
+        )
         self.skip = nn.ModuleList(conv(width, width, 1) for _ in range(layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,7 +127,7 @@ class ConvStem(nn.Module):
         super().__init__()
         conv = _conv(nd)
         chans = [in_channels] + [width] * layers
-        self.convs = nn.ModuleList(conv(a, b, 3, padding=1) for a, b in zip(chans, chans[1:], strict=False))
+        self.convs = nn.ModuleList(conv(a, b, 3, padding=1) for a, b in itertools.pairwise(chans))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:

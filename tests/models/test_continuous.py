@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,9 @@ def _build(spec, name="tiny-llama", method="full", fields=None, **encoder):
     torch.manual_seed(0)
     peft = PeftSection(method=method, r=4, alpha=8, dropout=0.0)
     enc = EncoderSection(**{"patch_size": [4], "width": 8, "layers": 1, **encoder})
-    return build_continuous(spec, _section(name), fields=fields or FieldsSection(), encoder=enc, peft_section=peft)
+    return build_continuous(
+        spec, _section(name), fields=fields or FieldsSection(), encoder=enc, peft_section=peft
+    )
 
 
 def _perturb(model, scale=0.05):
@@ -132,7 +135,10 @@ def test_every_readout_sees_the_whole_field(readout):
         moved[:, 3] += 1.0
         with torch.no_grad():
             causal = [cb.run(model.backbone, "causal", s, None, None)[:, 0] for s in (seq, moved)]
-            full = [cb.run(model.backbone, "causal", s, None, None, bidirectional=True)[:, 0] for s in (seq, moved)]
+            full = [
+                cb.run(model.backbone, "causal", s, None, None, bidirectional=True)[:, 0]
+                for s in (seq, moved)
+            ]
         assert torch.equal(*causal) and not torch.allclose(*full)
 
 
@@ -156,7 +162,9 @@ def test_describe_feeds_the_coefficients_as_text(tmp_path):
     assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
     model.save(tmp_path / "run")
     with torch.no_grad():
-        assert torch.equal(load_continuous(tmp_path / "run")(ctx, torch.tensor([[0.01], [0.02]]))["prediction"], a)
+        assert torch.equal(
+            load_continuous(tmp_path / "run")(ctx, torch.tensor([[0.01], [0.02]]))["prediction"], a
+        )
 
 
 def _roundtrip(model, spec, folder):
@@ -219,8 +227,18 @@ def test_local_pretrained_backbone_saves_only_the_adapter(tmp_path):
 @pytest.mark.parametrize(
     "space,encoder,peft,message",
     [
-        ([18], {"patch_size": [4]}, "full", "model.encoder.patch_size: 4 does not divide the 18 points of axis 0"),
-        ([16, 16], {"patch_size": [4, 4, 4]}, "full", "model.encoder.patch_size: 3 entries [4, 4, 4] for a 2D"),
+        (
+            [18],
+            {"patch_size": [4]},
+            "full",
+            "model.encoder.patch_size: 4 does not divide the 18 points of axis 0",
+        ),
+        (
+            [16, 16],
+            {"patch_size": [4, 4, 4]},
+            "full",
+            "model.encoder.patch_size: 3 entries [4, 4, 4] for a 2D",
+        ),
         ([16], {"n_modes": [40]}, "full", "model.encoder.n_modes: 40 modes on an axis of 16 points"),
         ([16], {}, "qlora", "peft.method: 'qlora' is not offered for continuous models"),
     ],
@@ -262,7 +280,10 @@ def test_learns_burgers_better_than_persistence(tmp_path):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     rng = np.random.default_rng(0)
     for _ in range(400):
-        batch = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in train.batch(rng.integers(0, len(train), 16)).items()}
+        batch = {
+            k: torch.from_numpy(np.ascontiguousarray(v))
+            for k, v in train.batch(rng.integers(0, len(train), 16)).items()
+        }
         loss = model(batch["context"], batch["coefficients"], batch["target"])["loss"]
         opt.zero_grad()
         loss.backward()
@@ -272,7 +293,9 @@ def test_learns_burgers_better_than_persistence(tmp_path):
         pred = model.eval()(torch.from_numpy(b["context"]), torch.from_numpy(b["coefficients"]))["prediction"]
 
     def nrmse(p):
-        return float(np.mean(np.sqrt(((p - b["target"]) ** 2).mean(-1)) / np.sqrt((b["target"] ** 2).mean(-1))))
+        return float(
+            np.mean(np.sqrt(((p - b["target"]) ** 2).mean(-1)) / np.sqrt((b["target"] ** 2).mean(-1)))
+        )
 
     assert nrmse(pred.numpy()) < 0.5 * nrmse(b["context"][:, -1:])
 
@@ -313,8 +336,12 @@ def test_save_takes_a_gathered_state_dict_and_refuses_empty_tensors(tmp_path):
 
 
 ROOT = Path(__file__).resolve().parents[2]
+# The continuous recipes this module's builder owns: the tiny ones and one beside each real token recipe.
 CONTINUOUS = sorted(
-    p for p in (ROOT / "recipes").rglob("*.yaml") if "scaling" not in p.parts and "field_io: continuous" in p.read_text()
+    [
+        *(ROOT / "recipes" / "tiny" / "continuous").glob("*.yaml"),
+        *(ROOT / "recipes").glob("*/*/continuous-*.yaml"),
+    ]
 )
 
 
@@ -340,3 +367,68 @@ def test_shipped_continuous_recipe_fits_its_grid(path):
     ctx, coef, tgt = _batch(spec, b=2)
     out = model(ctx, coef, tgt)
     assert out["prediction"].shape == (2, 1, 1, *space) and torch.isfinite(out["loss"])
+
+
+# Published config.json dimensions of the real backbones of the continuous recipes.
+ARCH = {
+    "meta-llama/Llama-3.1-8B": dict(h=4096, i=14336, layers=32, kv=1024),
+    "meta-llama/Llama-3.1-70B": dict(h=8192, i=28672, layers=80, kv=1024),
+    "Qwen/Qwen2.5-7B": dict(h=3584, i=18944, layers=28, kv=512),
+    "mistralai/Mistral-7B-v0.3": dict(h=4096, i=14336, layers=32, kv=1024),
+    "google/flan-t5-large": dict(h=1024, i=2816, layers=24, kv=1024, t5_encoder=True),
+}
+
+
+def _lora_formula(r: int, *, h: int, i: int, layers: int, kv: int, t5_encoder: bool = False) -> int:
+    """LoRA parameters r x (in + out) on every attention and MLP linear (T5: its encoder blocks only)."""
+    if t5_encoder:
+        return r * layers * (4 * (h + kv) + 2 * (h + i) + (i + h))
+    return r * layers * (2 * (h + h) + 2 * (h + kv) + 3 * (h + i))
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-t5"])
+def test_lora_formula_equals_peft_on_the_backbone(name):
+    """The headers' formula, against PEFT on small backbones with unequal dimensions (base model, no LM head;
+    T5 run as its encoder alone, as readout bidirectional does)."""
+    if name == "tiny-t5":
+        shape = dict(h=48, i=80, layers=3, kv=40, t5_encoder=True)
+        tiny = dict(d_model=48, d_ff=80, num_layers=3, num_heads=4, d_kv=10)
+    else:
+        shape = dict(h=48, i=80, layers=3, kv=24)
+        tiny = dict(hidden_size=48, intermediate_size=80, num_hidden_layers=3, num_key_value_heads=2)
+    section = ModelSection(name_or_path=name, tiny=tiny, field_io="continuous")
+    enc = EncoderSection(readout="bidirectional")
+    model = build_continuous(
+        _spec([16]), section, fields=FieldsSection(), encoder=enc, peft_section=PeftSection(r=4)
+    )
+    counted = sum(p.numel() for n, p in model.backbone.named_parameters() if p.requires_grad)
+    assert counted == _lora_formula(4, **shape)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "recipes").glob("*/*/continuous-*.yaml")),
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
+)
+def test_real_continuous_recipe_arithmetic(path):
+    recipe = load_recipe(path)
+    dims = ARCH[recipe.model.name_or_path]
+    header = "".join(line for line in path.read_text().splitlines() if line.startswith("#")).replace(",", "")
+    assert f"LoRA trainable: {_lora_formula(recipe.peft.r, **dims)} params" in header
+    d, m = recipe.data, recipe.model
+    space = [d.params["nx"] // d.task_options["space_stride"]]
+    from sfm.models.encoders import FieldEncoder, PatchHead
+
+    encoder = FieldEncoder(4, space, m.encoder, dims["h"])  # 2 frames + grid + nu
+    head = PatchHead(dims["h"], 1, space, encoder.patch)
+    n = sum(p.numel() for p in [*encoder.parameters(), *head.parameters()])
+    assert f"= {n} params" in header, n
+    assert f"sfm validate {path.relative_to(ROOT).as_posix()}" in header
+    for launch in re.findall(r"launch/accelerate/[\w.]+\.yaml", header):
+        assert (ROOT / launch).is_file(), launch
+    twin = re.search(r"CPU twin.*?: (recipes/\S+\.yaml)", header)
+    assert (
+        twin
+        and (ROOT / twin.group(1)).is_file()
+        and str(path.relative_to(ROOT)) in (ROOT / twin.group(1)).read_text()
+    )

@@ -142,3 +142,45 @@ def test_trains_under_the_trainer_saves_and_resumes_exactly(tmp_path, data):
     assert min(logged) == 5 and max(logged) == 8
     for key, tensor in load_file(str(out2 / WEIGHTS_FILE)).items():
         torch.testing.assert_close(tensor, final[key], rtol=0, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_ddp_on_two_processes_matches_one(tmp_path, data):
+    """accelerate launch, 2 CPU processes (DDP over gloo), 4 windows each = one process with 8: same losses."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {}
+    for name, cmd, per_device in (
+        ("one", [sys.executable, "-m", "sfm.train"], 8),
+        (
+            "ddp",
+            [
+                accelerate,
+                "launch",
+                "--config_file",
+                str(root / "launch/accelerate/cpu_ddp.yaml"),
+                "-m",
+                "sfm.train",
+            ],
+            4,
+        ),
+    ):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(RECIPE.format(data=data, out=tmp_path / name))
+        args = [str(path), "--no-progress", "--training.max_steps", "4", "--training.global_batch_size", "8"]
+        args += ["--training.per_device_train_batch_size", str(per_device)]
+        proc = subprocess.run(cmd + args, env=env, capture_output=True, text=True, timeout=600, cwd=root)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        runs[name] = json.loads((tmp_path / name / "sfm_run.json").read_text())
+    assert runs["ddp"]["distributed"]["world_size"] == 2
+    assert runs["ddp"]["distributed"]["distributed_type"] == "MULTI_CPU"
+    np.testing.assert_allclose(
+        runs["ddp"]["train"]["loss_history"], runs["one"]["train"]["loss_history"], rtol=1e-4
+    )
