@@ -8,12 +8,10 @@ Trains a continuous model (``sfm.models.continuous.build_continuous``) with the 
 (default ``recipes/tiny/continuous/burgers-llama.yaml``) on the recipe's training windows (every start of
 every training trajectory, as ``sfm.train`` cuts them) with a plain AdamW loop that follows the recipe's
 ``training`` section (batch size, learning rate, warm-up, cosine decay, clipping, seed), once per readout.
-Then scores, on the held-out test trajectories:
-
-1. one-step nRMSE on the windows of ``eval/tasks/forecast/burgers-tiny.yaml`` (8 evenly spaced per
-   trajectory);
-2. 10-step autoregressive rollout nRMSE on the windows of ``eval/tasks/rollout/burgers-tiny.yaml`` (2 per
-   trajectory), each step's predicted frame fed back as context.
+Then scores it on the windows of the recipe's ``evaluation.tasks`` (forecast and rollout tasks of
+``eval/tasks``: their split, windows per trajectory and rollout steps; for the Burgers recipe the one-step
+``forecast/burgers-tiny``, 8 windows per test trajectory, and the 10-step ``rollout/burgers-tiny``, 2 per
+trajectory), rolling out autoregressively: each step's predicted frame is fed back as context.
 
 nRMSE as the harness reports it (``sfm.metrics`` ``nrmse``: per sample and frame
 ``sqrt(mean_x (pred - y)^2) / sqrt(mean_x y^2)``, averaged over samples, then frames). Persistence and
@@ -35,7 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "tiny" / "continuous" / "burgers-llama.yaml"
-EVAL_TASKS = {"one_step": ("forecast/burgers-tiny", 1, 8), "rollout": ("rollout/burgers-tiny", 10, 2)}
 
 
 def load_data(recipe: Any) -> tuple[Any, Any]:
@@ -50,15 +47,33 @@ def load_data(recipe: Any) -> tuple[Any, Any]:
     return load_field_dataset(path), get_task_format(d.task, **d.task_options)
 
 
-def windows(fs: Any, fmt: Any, seed: int) -> dict[str, Any]:
-    """Training windows and the two eval tasks' windows (``FieldWindows``)."""
+def windows(recipe: Any, fs: Any, fmt: Any) -> dict[str, Any]:
+    """Training windows, and ``(rollout steps, windows)`` of each eval task of the recipe."""
+    from sfm.errors import ConfigError
+    from sfm.harness.tasks import load_task
     from sfm.tasks.windows import FieldWindows
 
-    out = {"train": FieldWindows.from_split(fs.split("train"), fs.meta, fmt, seed=seed)}
-    for key, (_, steps, per_traj) in EVAL_TASKS.items():
-        out[key] = FieldWindows.from_split(
-            fs.split("test"), fs.meta, fmt, rollout_steps=steps, even=True, windows_per_trajectory=per_traj
+    out: dict[str, Any] = {
+        "train": FieldWindows.from_split(fs.split("train"), fs.meta, fmt, seed=recipe.data.seed)
+    }
+    for name in recipe.evaluation.tasks:
+        task = load_task(name)
+        d = recipe.data
+        if (task.data.simulator, task.data.params, task.data.num_samples) != (
+            d.simulator,
+            d.params,
+            d.num_samples,
+        ):
+            raise ConfigError(f"{name}: scores other data than the recipe trains on")
+        w = FieldWindows.from_split(
+            fs.split(task.data.split),
+            fs.meta,
+            fmt,
+            rollout_steps=task.rollout_steps,
+            even=True,
+            windows_per_trajectory=task.windows_per_trajectory,
         )
+        out[name] = (task.rollout_steps, w)
     return out
 
 
@@ -138,8 +153,10 @@ def nrmse(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def score(predict: Any, w: dict[str, Any]) -> dict[str, float]:
-    """One-step and rollout nRMSE of ``predict`` on the eval tasks' windows."""
-    return {key: nrmse(*rollout(predict, w[key], steps)) for key, (_, steps, _) in EVAL_TASKS.items()}
+    """nRMSE of ``predict`` on each eval task's windows (rolled out over its steps)."""
+    return {
+        k: nrmse(*rollout(predict, win, steps)) for k, v in w.items() if k != "train" for steps, win in [v]
+    }
 
 
 def baselines(w: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -183,27 +200,29 @@ def main(argv: list[str] | None = None) -> None:
     overrides = [s for kv in args.set for s in (f"--{kv[0]}", kv[1])]
     recipe = load_recipe(args.recipe, overrides)
     fs, fmt = load_data(recipe)
-    w = windows(fs, fmt, recipe.data.seed)
+    w = windows(recipe, fs, fmt)
     spec = field_spec(w["train"], fmt)
     steps = args.max_steps or recipe.training.max_steps
-    print(
-        f"{len(w['train'])} training windows; one-step {len(w['one_step'])}, rollout {len(w['rollout'])} windows"
-    )
+    tasks = [k for k in w if k != "train"]
+    sizes = ", ".join(f"{k} {len(w[k][1])}" for k in tasks)
+    print(f"{len(w['train'])} training windows; eval windows: {sizes}")
     rows = [(name, None, s) for name, s in baselines(w).items()]
     for readout in args.readouts.split(","):
         recipe.model.encoder.readout = readout
         res = run_one(recipe, spec, w, steps)
         rows.append((readout, res, res))
         print(f"  {readout}: {res}", flush=True)
-    print("\n| readout | steps | trainable | train CPU-s (wall) | one-step nRMSE | 10-step rollout nRMSE |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "\n| readout | steps | trainable | train CPU-s (wall) | "
+        + " | ".join(f"{k} nRMSE" for k in tasks)
+        + " |"
+    )
+    print("|---" * (4 + len(tasks)) + "|")
     for name, res, s in rows:
-        cost = (
-            f"{res['steps']} | {res['trainable']:,} | {res['cpu_s']:.0f} ({res['wall_s']:.0f})"
-            if res
-            else "- | - | -"
-        )
-        print(f"| {name} | {cost} | {s['one_step']:.4f} | {s['rollout']:.4f} |")
+        cost = "- | - | -"
+        if res:
+            cost = f"{res['steps']} | {res['trainable']:,} | {res['cpu_s']:.0f} ({res['wall_s']:.0f})"
+        print(f"| {name} | {cost} | " + " | ".join(f"{s[k]:.4f}" for k in tasks) + " |")
 
 
 if __name__ == "__main__":

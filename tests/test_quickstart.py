@@ -111,3 +111,19 @@ def test_leaderboard_ranks_model_and_persistence(quickstart):
     for model, kind in KINDS.items():
         row = next((line for line in text.splitlines() if f"quickstart/{model} " in line), None)
         assert row is not None and f"| {kind} |" in row, (model, row)
+
+
+@pytest.mark.parametrize(
+    ("model", "says", "never"),
+    [
+        ("fno", "A neural operator (`FNO` from `neuraloperator`", "number tokens"),
+        ("continuous", "A continuous field model made with sfm: `tiny-llama`", "number tokens"),
+        ("tokens", "written as number tokens", "field_model.json"),
+    ],
+)
+def test_card_describes_its_kind(quickstart, model, says, never):
+    card = ModelCard.load(quickstart / model / "README.md")
+    assert says in card.text
+    assert never not in card.text
+    tags = card.data.tags
+    assert ("encoding-bins" in tags) == (model == "tokens")

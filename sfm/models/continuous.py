@@ -83,6 +83,7 @@ class ContinuousModel(nn.Module):
         self.queries = None
         if section.readout == "queries":
             self.queries = nn.Parameter(0.02 * torch.randn(encoder.n_patches, hidden))
+        self.register_state_dict_post_hook(_drop_aliases)
 
     def forward(
         self, context: torch.Tensor, coefficients: torch.Tensor, target: torch.Tensor | None = None
@@ -244,6 +245,29 @@ def _assemble(
     encoder = FieldEncoder(io.in_channels, list(spec.space), section, hidden)
     head = PatchHead(hidden, io.out_channels, list(spec.space), encoder.patch)
     return ContinuousModel(io, encoder, backbone, head, section=section, info=info, tokenizer=tokenizer)
+
+
+def _drop_aliases(
+    module: nn.Module, state: dict[str, torch.Tensor], prefix: str, local_metadata: Any
+) -> None:
+    """Keep one key per shared tensor (T5's ``shared`` is also ``encoder.embed_tokens``): safetensors refuses
+    aliases, and transformers' ``Trainer`` checkpoints a plain module's state dict with it. Loading (strict or
+    not, transformers re-ties on load) restores the alias through the kept key."""
+    seen: set[tuple] = set()
+    for key in list(state):
+        t = state[key]
+        if not isinstance(t, torch.Tensor) or t.numel() == 0:
+            continue
+        ident = (
+            t.untyped_storage().data_ptr(),
+            t.storage_offset(),
+            tuple(t.shape),
+            tuple(t.stride()),
+            t.dtype,
+        )
+        if ident in seen:
+            del state[key]
+        seen.add(ident)
 
 
 def _plain(section: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from sfm.harness.results import EvalResults
 from sfm.harness.runner import evaluate
 from sfm.models.backbones import is_seq2seq
 from sfm.models.run import RunRecord
+from sfm.training.budget import examples_seen
 from sfm.utils.io import atomic_dir, atomic_write_json, atomic_write_text, read_json
 from sfm.utils.provenance import now_iso
 
@@ -78,25 +78,6 @@ def read_cell(folder: str | Path) -> dict[str, Any] | None:
     if any(k not in cell for k in REQUIRED) or cell["config_hash"] != plan.get("config_hash"):
         return None
     return cell
-
-
-def examples_seen(n: int, steps: int, per_device: int, grad_accum: int, world_size: int) -> int:
-    """Training examples processed in ``steps`` optimizer steps over ``n`` examples, as the Trainer batches.
-
-    One process: an epoch is ``ceil(n / b)`` micro-batches, the last one partial. Several: accelerate's
-    ``even_batches`` completes the last batch of every rank from the start of the data, so an epoch is
-    ``ceil(n / (b w))`` full micro-batches per rank. The Trainer counts a partial accumulation at the end of an
-    epoch as one step, so an epoch is ``ceil(micro-batches / g)`` steps.
-    """
-    b, g, w = per_device, grad_accum, world_size
-    if w == 1:
-        micro, per_epoch = math.ceil(n / b), n
-    else:
-        micro = math.ceil(n / (b * w))
-        per_epoch = micro * b * w
-    epoch_steps = max(1, math.ceil(micro / g))
-    full, rest = divmod(steps, epoch_steps)
-    return full * per_epoch + min(rest * g * b * w, per_epoch)  # steps inside an epoch use full batches
 
 
 def tokens_seen(record: dict[str, Any]) -> tuple[int, int]:

@@ -432,3 +432,22 @@ def test_real_continuous_recipe_arithmetic(path):
         and (ROOT / twin.group(1)).is_file()
         and str(path.relative_to(ROOT)) in (ROOT / twin.group(1)).read_text()
     )
+
+
+@pytest.mark.parametrize("readout", ["queries", "bidirectional"], ids=["t5-seq2seq", "t5-encoder"])
+def test_state_dict_saves_as_safetensors_despite_t5_tied_embeddings(tmp_path, readout):
+    """transformers' Trainer checkpoints a plain module's state dict with safetensors, which refuses aliases
+    (T5's ``shared`` is also ``encoder.embed_tokens``); the checkpoint must load back to the same model."""
+    from safetensors.torch import load_file, save_file
+
+    spec = _spec([16])
+    model = _build(spec, "tiny-t5", method="full", readout=readout).eval()
+    _perturb(model)
+    save_file(model.state_dict(), str(tmp_path / "model.safetensors"))
+    other = _build(spec, "tiny-t5", method="full", readout=readout).eval()
+    other.load_state_dict(load_file(str(tmp_path / "model.safetensors")), strict=False)
+    ctx, coef, _ = _batch(spec)
+    with torch.no_grad():
+        assert torch.equal(other(ctx, coef)["prediction"], model(ctx, coef)["prediction"])
+    base = cb.base_model(other.backbone)
+    assert base.encoder.embed_tokens.weight is base.shared.weight  # the tie survived the load

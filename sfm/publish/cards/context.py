@@ -33,6 +33,16 @@ def fmt(x: Any) -> str:
     return f"{x:.6g}" if isinstance(x, float) else str(x)
 
 
+def run_kind(record: dict[str, Any]) -> str:
+    """``token``, ``continuous`` or ``operator`` (run records before kinds existed are token runs)."""
+    return str(record.get("kind") or "token")
+
+
+def is_tiny(record: dict[str, Any]) -> bool:
+    """True when the run's backbone is a tiny one built from a config (token runs record it; field runs name it)."""
+    return bool(record.get("tiny_base")) or str(record.get("base_model") or "").startswith("tiny-")
+
+
 def family(record: dict[str, Any], meta: FieldMeta | None) -> str:
     """The PDE family in words (``reaction diffusion``), from the data's metadata or the run record."""
     fam = meta.family if meta else record.get("data", {}).get("family", "unknown")
@@ -44,9 +54,12 @@ def summary(record: dict[str, Any], meta: FieldMeta | None, tasks: Sequence[Task
     rec = record["recipe"]
     method = rec.get("peft", {}).get("method", "lora")
     opts = record.get("task", {}).get("options", rec.get("data", {}).get("task_options", {}))
+    field_model = record.get("field_model") or {}
     return {
+        "kind": run_kind(record),
         "method": METHOD_NAMES.get(method, method),
         "base_model": record.get("base_model", "unknown"),
+        "operator": field_model.get("operator_name", "fno").upper(),
         "family": family(record, meta),
         "ndim": meta.ndim if meta else None,
         "equation": meta.equation if meta else None,
@@ -107,7 +120,9 @@ def training_data(record: dict[str, Any], meta: FieldMeta | None) -> dict[str, A
 
 
 def encoding_table(record: dict[str, Any]) -> Table:
-    """The number encoding and task format, as recorded with the model."""
+    """The number encoding (token runs) or the field inputs and outputs (field runs), and the task format."""
+    if run_kind(record) != "token":
+        return field_io_table(record)
     enc = dict(record.get("encoding", {}).get("encoding", {}))
     name = enc.pop("name", record["recipe"].get("data", {}).get("encoding", "?"))
     task = record.get("task", {})
@@ -118,6 +133,25 @@ def encoding_table(record: dict[str, Any]) -> Table:
         ["task format", f"`{task.get('name', '?')}`"],
         *[[f"  {k}", f"`{fmt(v)}`"] for k, v in task.get("options", {}).items()],
     ]
+    return ["setting", "value"], rows
+
+
+def field_io_table(record: dict[str, Any]) -> Table:
+    """A field model's spec, input/output options and encoder or operator sizes, as saved with it."""
+    fm = record.get("field_model") or {}
+    spec = fm.get("spec", {})
+    rows = [
+        ["fields", ", ".join(f"`{f}`" for f in spec.get("field_names", []))],
+        ["grid the model sees", " x ".join(str(n) for n in spec.get("space", []))],
+        ["context frames -> frames predicted", f"{spec.get('context_frames')} -> {spec.get('horizon')}"],
+        ["coefficients as inputs", ", ".join(f"`{c}`" for c in spec.get("coefficient_names", [])) or "none"],
+        *[[f"fields.{k}", f"`{fmt(v)}`"] for k, v in (fm.get("fields") or {}).items()],
+    ]
+    section = "operator" if run_kind(record) == "operator" else "encoder"
+    rows += [[f"{section}.{k}", f"`{fmt(v)}`"] for k, v in (fm.get(section) or {}).items()]
+    task = record.get("task", {})
+    rows += [["task format", f"`{task.get('name', '?')}`"]]
+    rows += [[f"  {k}", f"`{fmt(v)}`"] for k, v in task.get("options", {}).items()]
     return ["setting", "value"], rows
 
 
@@ -172,6 +206,14 @@ def hyperparameter_table(record: dict[str, Any]) -> Table:
         ["training tokens", f"{train['tokens']:,}" if isinstance(train.get("tokens"), int) else "?"],
         ["runtime", f"{runtime:.0f} s" if isinstance(runtime, int | float) else "?"],
     ]
+    kind = run_kind(record)
+    if kind != "token":  # no added token rows, no token count; an operator has no adapter either
+        drop = {"new token rows", "training tokens"}
+        if kind == "operator":
+            drop |= {"method", "LoRA r / alpha / dropout", "target modules", "backbone config"}
+        elif p.get("method") not in ("lora", "dora", "rslora", "qlora"):
+            drop |= {"LoRA r / alpha / dropout", "target modules"}
+        rows = [r for r in rows if r[0] not in drop]
     return ["setting", "value"], [[k, f"{v}"] for k, v in rows]
 
 
@@ -261,7 +303,8 @@ def usage(record: dict[str, Any]) -> dict[str, Any]:
     """Where the run and its base live, for the loading snippets."""
     path = record["recipe"].get("training", {}).get("output_dir", "RUN")
     tiny = bool(record.get("tiny_base"))
-    return {"path": path, "base": f"{path}/base" if tiny else record.get("base_model", "BASE"), "tiny": tiny}
+    base = f"{path}/base" if tiny else record.get("base_model", "BASE")
+    return {"path": path, "base": base, "tiny": tiny, "kind": run_kind(record)}
 
 
 def _eval_commands(out_dir: str, results: Sequence[EvalResults]) -> list[str]:
@@ -293,4 +336,4 @@ def reproduce(record: dict[str, Any], results: Sequence[EvalResults]) -> dict[st
 
 def base_model(record: dict[str, Any], hub_id: str | None) -> dict[str, Any]:
     """The base model: a Hub id, a tiny config-built backbone, or a local checkpoint."""
-    return {"hub_id": hub_id, "tiny": bool(record.get("tiny_base")), "name": record.get("base_model")}
+    return {"hub_id": hub_id, "tiny": is_tiny(record), "name": record.get("base_model")}

@@ -111,6 +111,9 @@ def card_data(
     method = recipe.get("peft", {}).get("method", "lora")
     family = record.get("data", {}).get("family")
     data = recipe.get("data", {})
+    kind = str(record.get("kind") or "token")
+    if kind == "operator":
+        method = "neural-operator"
     tags = [
         "sfm",
         "scientific-machine-learning",
@@ -119,13 +122,13 @@ def card_data(
         family,
         method,
         data.get("task"),
-        f"encoding-{data.get('encoding')}",
+        f"encoding-{data.get('encoding')}" if kind == "token" else f"{kind}-field-model",
     ]
     evals = [e for _, t in latest_tasks(results) for e in task_eval_results(t)]
     return ModelCardData(
         model_name=run_name(run_dir),
         base_model=base_model_id(record),
-        library_name="peft" if method in PEFT_METHODS else "transformers",
+        library_name=("peft" if method in PEFT_METHODS else "transformers") if kind == "token" else "pytorch",
         license=license,
         datasets=[dataset or training_dataset(record)],
         tags=[t for t in dict.fromkeys(tags) if t],

@@ -55,11 +55,17 @@ def section_contexts(
     tasks = latest_tasks(results)
     hub_id = base_model_id(record)
     method = record["recipe"].get("peft", {}).get("method", "lora")
-    tiny = bool(record.get("tiny_base"))
+    # no third-party weights: a tiny config-built backbone, or an operator trained from scratch
+    tiny = context.is_tiny(record) or context.run_kind(record) == "operator"
     return {
         "summary": context.summary(record, meta, [t for _, t in tasks]),
         "base_model_line": context.base_model(record, hub_id),
-        "method_line": {"method": method, "adapter": method in PEFT_METHODS},
+        "method_line": {
+            "method": method,
+            "adapter": method in PEFT_METHODS,
+            "kind": context.run_kind(record),
+        },
+        "io_intro": {"kind": context.run_kind(record)},
         "license_line": {"license": license, "hub_id": hub_id, "tiny": tiny},
         "provenance": {"git": record.get("git"), "date": record.get("date")},
         "training_data": context.training_data(record, meta),
