@@ -22,8 +22,13 @@ from sfm.training.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
-TINY = sorted((RECIPES / "tiny").rglob("*.yaml"))
-REAL = sorted(p for p in RECIPES.glob("*/*/*.yaml") if p.parts[-3] != "tiny")
+FIELD_DIRS = ("continuous", "operator")  # field-model recipes: no added tokens, checked in tests/models
+ALL_TINY = sorted((RECIPES / "tiny").rglob("*.yaml"))
+TINY = [p for p in ALL_TINY if p.relative_to(RECIPES / "tiny").parts[0] not in FIELD_DIRS]
+FIELD_TINY = [p for p in ALL_TINY if p not in TINY]
+REAL = sorted(
+    p for p in RECIPES.glob("*/*/*.yaml") if p.parts[-3] != "tiny" and not p.name.startswith("continuous")
+)
 N_ADDED = 2227  # tokens the bins encoding with n_bins=1023 adds: 1023 bins + 1201 scales + 3 markers
 
 # Published config.json dimensions of each real backbone (hidden, intermediate, layers, kv width, family).
@@ -197,6 +202,33 @@ def test_tiny_recipe_trains_two_steps(path, home, monkeypatch):
         kwargs = {"decoder_input_ids": ids[:, :2]} if loaded.seq2seq else {}
         logits = loaded.model(input_ids=ids, **kwargs).logits
     assert torch.isfinite(logits).all() and logits.shape[-1] == len(loaded.sci)
+
+
+@pytest.mark.trains
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FIELD_TINY, ids=lambda p: p.relative_to(RECIPES).as_posix())
+def test_tiny_field_recipe_trains_two_steps(path, home, monkeypatch):
+    """Every continuous and operator recipe trains, saves a loadable model and predicts finite frames."""
+    import numpy as np
+
+    from sfm.models.run import RunRecord, load_model
+    from sfm.train import main
+    from sfm.training.recipe import model_kind
+
+    monkeypatch.setenv("SFM_HOME", str(home))
+    out = home / "runs" / path.relative_to(RECIPES).with_suffix("").as_posix().replace("/", "-")
+    args = [str(path), "--max_steps", "2", "--logging_steps", "1", "--output_dir", str(out), "--no-progress"]
+    assert main([*args, "--evaluation.tasks", "[]"]) == 0
+    recipe = load_recipe(path)
+    record = RunRecord.read(out)
+    assert record.kind == model_kind(recipe.model)
+    assert record.train["steps"] == 2 and record.budget["stopped_by"] == "max_steps"
+    loaded = load_model(out)
+    spec = loaded.spec
+    contexts = np.ones((3, spec.context_frames, spec.n_fields, *spec.space), dtype=np.float32)
+    coeffs = np.full((3, len(spec.coefficient_names)), 1e-3, dtype=np.float32)
+    frames = loaded.predict_frames(contexts, coeffs, batch_size=2)
+    assert frames.shape == (3, spec.horizon, spec.n_fields, *spec.space) and np.isfinite(frames).all()
 
 
 # ---- PEFT methods from a recipe's peft section ------------------------------------------------------------
