@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sfm.errors import DataError
+from sfm.utils.sympy_eval import Unevaluable
+from sfm.utils.sympy_eval import evaluate as _evaluate
 
 if TYPE_CHECKING:  # sympy costs ~1 s to import; field-metric users of sfm.metrics should not pay for it
     import sympy
@@ -105,60 +107,18 @@ class Unsupported(Exception):
     """The expression holds something :func:`evaluate` cannot compute."""
 
 
-def _ufuncs() -> dict[Any, Any]:
-    import sympy
-
-    return {
-        sympy.sin: np.sin,
-        sympy.cos: np.cos,
-        sympy.tan: np.tan,
-        sympy.asin: np.arcsin,
-        sympy.acos: np.arccos,
-        sympy.atan: np.arctan,
-        sympy.sinh: np.sinh,
-        sympy.cosh: np.cosh,
-        sympy.tanh: np.tanh,
-        sympy.exp: np.exp,
-        sympy.log: np.log,
-        sympy.Abs: np.abs,
-    }
-
-
 def evaluate(expr: sympy.Basic, values: Mapping[str, np.ndarray]) -> np.ndarray:
     """Values of ``expr`` at the points ``values`` (one array per symbol), by walking its tree.
 
-    The same convention as the formula language's own evaluator (``sfm.physics.equations.evaluate``, which
-    this layer may not import; a test holds the two equal): no code generation, NaN outside a function's
-    real domain.
+    The same tree walk as the formula language's evaluator (both call :func:`sfm.utils.sympy_eval.evaluate`):
+    no code generation, NaN outside a function's real domain.
 
     Raises:
         Unsupported: a symbol without values, or a node (an unknown function) it cannot compute.
     """
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
-    shape = np.broadcast_shapes(*(a.shape for a in arrays.values())) if arrays else ()
-    with np.errstate(all="ignore"):  # NaN/inf are the answer outside the domain, not a reason to warn
-        out = _walk(expr, arrays, _ufuncs())
-    return np.broadcast_to(np.asarray(out, dtype=np.float64), shape).copy()
-
-
-def _walk(e: Any, values: Mapping[str, np.ndarray], ufuncs: dict[Any, Any]) -> np.ndarray | float:
-    import sympy
-
-    if e.is_Symbol:
-        if e.name not in values:
-            raise Unsupported(f"no values for {e.name!r}")
-        return values[e.name]
-    if e.is_Number or e.is_NumberSymbol:
-        return float(e)
-    args = [_walk(a, values, ufuncs) for a in e.args]
-    if e.is_Add or e.is_Mul:
-        out = args[0]
-        for a in args[1:]:
-            out = out + a if e.is_Add else out * a
-        return out
-    if e.is_Pow:
-        return np.sqrt(args[0]) if e.args[1] == sympy.S.Half else np.power(args[0], args[1])
-    func = ufuncs.get(type(e))
-    if func is not None and len(args) == 1:
-        return func(args[0])
-    raise Unsupported(f"cannot evaluate {type(e).__name__} numerically")
+    try:
+        return _evaluate(expr, values)
+    except Unevaluable as exc:
+        if exc.symbol is not None:
+            raise Unsupported(f"no values for {exc.symbol!r}") from None
+        raise Unsupported(f"cannot evaluate {type(exc.node).__name__} numerically") from None

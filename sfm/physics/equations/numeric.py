@@ -16,21 +16,8 @@ from numpy.typing import ArrayLike
 
 from sfm.errors import did_you_mean
 from sfm.physics.equations.parser import EquationError
-
-_UFUNCS = {
-    sympy.sin: np.sin,
-    sympy.cos: np.cos,
-    sympy.tan: np.tan,
-    sympy.asin: np.arcsin,
-    sympy.acos: np.arccos,
-    sympy.atan: np.arctan,
-    sympy.sinh: np.sinh,
-    sympy.cosh: np.cosh,
-    sympy.tanh: np.tanh,
-    sympy.exp: np.exp,
-    sympy.log: np.log,
-    sympy.Abs: np.abs,
-}
+from sfm.utils.sympy_eval import Unevaluable
+from sfm.utils.sympy_eval import evaluate as _evaluate
 
 
 def evaluate(expr: sympy.Basic, values: Mapping[str, ArrayLike]) -> np.ndarray:
@@ -45,39 +32,11 @@ def evaluate(expr: sympy.Basic, values: Mapping[str, ArrayLike]) -> np.ndarray:
         EquationError: a symbol has no values, or the expression holds something the evaluator cannot
             compute (an ``Eq``, an unknown function).
     """
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
-    shape = np.broadcast_shapes(*(a.shape for a in arrays.values())) if arrays else ()
-    with np.errstate(all="ignore"):  # NaN/inf are the answer outside the domain, not a reason to warn
-        out = _eval(expr, arrays)
-    return np.broadcast_to(np.asarray(out, dtype=np.float64), shape).copy()
-
-
-def _eval(e: sympy.Basic, values: Mapping[str, np.ndarray]) -> np.ndarray | float:
-    if e.is_Symbol:
-        try:
-            return values[e.name]
-        except KeyError:
+    try:
+        return _evaluate(expr, values)
+    except Unevaluable as exc:
+        if exc.symbol is not None:
             raise EquationError(
-                f"no values given for variable {e.name!r}{did_you_mean(e.name, values)}"
+                f"no values given for variable {exc.symbol!r}{did_you_mean(exc.symbol, values)}"
             ) from None
-    if e.is_Number or e.is_NumberSymbol:
-        return float(e)
-    if e.is_Add:
-        out = _eval(e.args[0], values)
-        for a in e.args[1:]:
-            out = out + _eval(a, values)
-        return out
-    if e.is_Mul:
-        out = _eval(e.args[0], values)
-        for a in e.args[1:]:
-            out = out * _eval(a, values)
-        return out
-    if e.is_Pow:
-        base, exp = e.args
-        if exp == sympy.S.Half:
-            return np.sqrt(_eval(base, values))
-        return np.power(_eval(base, values), _eval(exp, values))
-    func = _UFUNCS.get(type(e))
-    if func is not None and len(e.args) == 1:
-        return func(_eval(e.args[0], values))
-    raise EquationError(f"cannot evaluate {type(e).__name__} ({e}) numerically")
+        raise EquationError(f"cannot evaluate {type(exc.node).__name__} ({exc.node}) numerically") from None
