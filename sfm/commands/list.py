@@ -22,4 +22,7 @@ def run(args: argparse.Namespace) -> int:
             meta = registry.meta(name)
             info = meta.get("description") or ", ".join(f"{k}={v}" for k, v in meta.items())
             print(f"  {name:<28} {info}".rstrip())
+            if kind == "simulators" and (initial := registry.get(name).describe_initial()):
+                # Generated from the parameter declarations (``*`` marks the default kind).
+                print(f"  {'':<28} initial conditions: {initial}")
     return 0

@@ -23,7 +23,7 @@ from sfm.physics.simulators import base
 from sfm.physics.simulators.base import Simulator
 from sfm.physics.simulators.checks import Coefficients
 from sfm.physics.simulators.derivatives import central_time_difference, spectral_derivative
-from sfm.physics.simulators.initial import sine_waves_1d
+from sfm.physics.simulators.initial import IC_SETTINGS_1D, ic_params_1d, initial_1d
 from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import _batch_1d, periodic_grid, rfft_wavenumbers
 
@@ -59,7 +59,7 @@ class Advection(Simulator):
     equation = "u_t + beta*u_x = 0"
     description = (
         "Linear advection u_t + beta u_x = 0 on a periodic interval: the initial profile translates at "
-        "speed beta. Initial data: two random sine waves. Solved exactly by a Fourier phase shift."
+        "speed beta. Initial data: random sine waves by default (ic: sine, fourier, bumps, fronts). Solved exactly by a Fourier phase shift."
     )
     boundary_conditions: ClassVar[dict[str, str]] = {"x": "periodic"}
     params: ClassVar[dict[str, Param]] = {
@@ -69,15 +69,17 @@ class Advection(Simulator):
         "nt": Param(41, bounds=(2, 100000), integer=True, doc="stored frames, t = 0 included"),
         "t_end": Param(2.0, bounds=(1e-6, 1e6), doc="final time (PDEBench: 2)"),
         "length": Param(1.0, bounds=(1e-6, 1e6), doc="period L of the domain [0, L)"),
+        **ic_params_1d(),
     }
-    settings = ("nx", "nt", "t_end", "length")
+    settings = ("nx", "nt", "t_end", "length", *IC_SETTINGS_1D)
+    initial = IC_SETTINGS_1D
 
     def _simulate(
         self, rngs: list[np.random.Generator], coeffs: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         v = self.values
         x = periodic_grid(v["nx"], v["length"])
-        u0 = np.stack([sine_waves_1d(r, x, v["length"]) for r in rngs])
+        u0 = np.stack([initial_1d(r, x, v["length"], v) for r in rngs])
         t = np.linspace(0.0, v["t_end"], v["nt"])
         return {"u": solve_advection(u0, coeffs.get("beta", v["beta"]), v["length"], t)}
 

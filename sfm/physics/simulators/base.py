@@ -59,6 +59,8 @@ class Simulator:
     params: ClassVar[dict[str, Param]]
     #: Names in ``params`` that are grid/time settings rather than physical coefficients.
     settings: ClassVar[tuple[str, ...]] = ()
+    #: Names in ``settings`` that shape the random initial condition (or input field): ``ic`` and its controls.
+    initial: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, strict: bool = True, **values: Any) -> None:
         """Check and store parameter values.
@@ -314,6 +316,19 @@ class Simulator:
     def describe(self) -> str:
         """One line for ``sfm list``."""
         return self.description.split(".")[0]
+
+    @classmethod
+    def describe_initial(cls) -> str:
+        """The initial-condition controls and their defaults, one line (``sfm list simulators``), made from
+        the parameter declarations so it cannot drift from them."""
+        parts = []
+        for key in cls.initial:
+            p = cls.params[key]
+            if p.choices:
+                parts.append(f"{key}: " + " | ".join(c + ("*" if c == p.default else "") for c in p.choices))
+            else:
+                parts.append(f"{key}={p.default:g}")
+        return "; ".join(parts)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.values.items())})"

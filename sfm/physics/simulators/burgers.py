@@ -25,7 +25,7 @@ from sfm.physics.simulators import base
 from sfm.physics.simulators.base import Simulator
 from sfm.physics.simulators.checks import Coefficients
 from sfm.physics.simulators.derivatives import central_time_difference, spectral_derivative
-from sfm.physics.simulators.initial import sine_waves_1d
+from sfm.physics.simulators.initial import IC_SETTINGS_1D, ic_bound_1d, ic_params_1d, initial_1d
 from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import _batch_1d, etdrk4_periodic_1d, periodic_grid
 
@@ -89,7 +89,7 @@ class Burgers(Simulator):
     equation = "u_t + u*u_x = nu*u_xx"
     description = (
         "Viscous Burgers equation u_t + (u^2/2)_x = nu u_xx on a periodic interval (nu is the viscosity; "
-        "PDEBench's Nu is nu*pi). Initial data: two random sine waves. Solved pseudo-spectrally "
+        "PDEBench's Nu is nu*pi). Initial data: random sine waves by default (ic: sine, fourier, bumps, fronts). Solved pseudo-spectrally "
         "(2/3 dealiasing) with ETDRK4 time stepping."
     )
     boundary_conditions: ClassVar[dict[str, str]] = {"x": "periodic"}
@@ -106,15 +106,19 @@ class Burgers(Simulator):
         "dt_max": Param(1e-2, bounds=(1e-8, 1.0), doc="largest time step (also kept <= the CFL limit)"),
         # Zero-mean sine data decays like exp(-nu (2 pi k)^2 t): high wave numbers vanish within t ~ 1 at
         # nu ~ 0.05. k_max = 2 keeps the low modes that steepen into shocks, which decay only like 1/t.
-        "k_max": Param(4, bounds=(1, 64), integer=True, doc="largest wave number of the initial sine waves"),
+        # Initial data beyond U_MAX (a larger amplitude, more waves) gets a smaller step and a stricter
+        # resolution check through its analytic bound (ic_bound_1d).
+        **ic_params_1d(),
     }
-    settings = ("nx", "nt", "t_end", "length", "dt_max", "k_max")
+    settings = ("nx", "nt", "t_end", "length", "dt_max", *IC_SETTINGS_1D)
+    initial = IC_SETTINGS_1D
 
     def __init__(self, *, strict: bool = True, **values: object) -> None:
         super().__init__(strict=strict, **values)
         nu = self.values["nu"]
         nu_low = nu[0] if isinstance(nu, tuple) else nu
-        nu_min = min_resolved_nu(self.values["nx"], self.values["length"])
+        u_max = max(U_MAX, ic_bound_1d(self.values))
+        nu_min = min_resolved_nu(self.values["nx"], self.values["length"], u_max)
         if strict and nu_low < nu_min:
             raise ConfigError(
                 f"burgers: nu={nu_low:g} is under-resolved on nx={self.values['nx']} "
@@ -135,10 +139,11 @@ class Burgers(Simulator):
     ) -> dict[str, np.ndarray]:
         v = self.values
         x = periodic_grid(v["nx"], v["length"])
-        u0 = np.stack([sine_waves_1d(r, x, v["length"], k_max=v["k_max"]) for r in rngs])
+        u0 = np.stack([initial_1d(r, x, v["length"], v) for r in rngs])
         nu = coeffs.get("nu", v["nu"])
         t = np.linspace(0.0, v["t_end"], v["nt"])
-        return {"u": solve_burgers(u0, nu, v["length"], t, self.time_step())}
+        # The maximum principle bounds |u| by the initial data's bound (U_MAX for the default data).
+        return {"u": solve_burgers(u0, nu, v["length"], t, self.time_step(ic_bound_1d(v)))}
 
     def _evolve(
         self, state: dict[str, np.ndarray], coeffs: Coefficients, t_out: np.ndarray

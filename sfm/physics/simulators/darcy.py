@@ -113,7 +113,7 @@ class Darcy2D(base.Simulator):
     description = (
         "Steady 2D Darcy flow -div(a grad u) = beta on the unit square with u = 0 on the boundary, as in the FNO "
         "and PDEBench benchmarks. The permeability a is a thresholded Gaussian random field taking a_high or "
-        "a_low; both a (input) and the pressure u (output) are stored. Solved by 5-point finite volumes with "
+        "a_low (its smoothness: alpha, tau); both a (input) and the pressure u (output) are stored. Solved by 5-point finite volumes with "
         "harmonic-mean face permeabilities and a sparse direct solve."
     )
     fields = ("a", "u")
@@ -126,8 +126,13 @@ class Darcy2D(base.Simulator):
         "nx": Param(64, bounds=(3, 4096), integer=True, doc="grid nodes in x, boundary included"),
         "ny": Param(64, bounds=(3, 4096), integer=True, doc="grid nodes in y, boundary included"),
         "length": Param(1.0, bounds=(1e-3, 1e3), doc="side of the square"),
+        # The permeability's random field (FNO's: alpha = 2, tau = 3): larger alpha or smaller tau gives
+        # larger, smoother inclusions; smaller alpha or larger tau finer, more fragmented ones.
+        "alpha": Param(2.0, bounds=(0.5, 10.0), doc="smoothness exponent of the permeability's random field"),
+        "tau": Param(3.0, bounds=(0.1, 100.0), doc="inverse length scale of the permeability's random field"),
     }
-    settings = ("nx", "ny", "length")
+    settings = ("nx", "ny", "length", "alpha", "tau")
+    initial = ("alpha", "tau")
 
     def _simulate(
         self, rngs: list[np.random.Generator], coeffs: dict[str, np.ndarray]
@@ -137,7 +142,8 @@ class Darcy2D(base.Simulator):
         beta, high, low = (
             coeffs[k] if k in coeffs else np.full(n, self.values[k]) for k in ("beta", "a_high", "a_low")
         )
-        a = np.stack([binary_permeability(r, nx, ny, h, lo) for r, h, lo in zip(rngs, high, low)])
+        alpha, tau = self.values["alpha"], self.values["tau"]
+        a = np.stack([binary_permeability(r, nx, ny, h, lo, alpha, tau) for r, h, lo in zip(rngs, high, low)])
         u = solve_darcy(a, beta, self.values["length"])
         # Steady: one "frame" per field, [n, 1, nx, ny].
         return {"a": a[:, None], "u": u[:, None]}

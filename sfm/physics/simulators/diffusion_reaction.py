@@ -26,7 +26,7 @@ from sfm.physics.simulators import base
 from sfm.physics.simulators.base import Simulator
 from sfm.physics.simulators.checks import Coefficients
 from sfm.physics.simulators.derivatives import central_time_difference, spectral_derivative
-from sfm.physics.simulators.initial import unit_sine_waves_1d
+from sfm.physics.simulators.initial import IC_SETTINGS_1D, ic_params_1d, initial_1d
 from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import _batch_1d, etdrk4_periodic_1d, periodic_grid
 
@@ -93,8 +93,8 @@ class DiffusionReaction(Simulator):
     equation = "u_t = D*u_xx + rho*u*(1 - u)"
     description = (
         "Fisher-KPP diffusion-reaction u_t = D u_xx + rho u (1 - u) on a periodic interval: logistic growth "
-        "towards u = 1 spread by diffusion (PDEBench's 1D reaction-diffusion; its Nu is D). Initial data: two "
-        "random sine waves mapped into [0, 1]. Solved pseudo-spectrally (2/3 dealiasing) with ETDRK4."
+        "towards u = 1 spread by diffusion (PDEBench's 1D reaction-diffusion; its Nu is D). Initial data: "
+        "random sine waves mapped into [0, 1] by default (ic: sine, fourier, bumps, fronts). Solved pseudo-spectrally (2/3 dealiasing) with ETDRK4."
     )
     boundary_conditions: ClassVar[dict[str, str]] = {"x": "periodic"}
     params: ClassVar[dict[str, Param]] = {
@@ -108,8 +108,10 @@ class DiffusionReaction(Simulator):
         "t_end": Param(1.0, bounds=(1e-6, 1e6), doc="final time (PDEBench: 1)"),
         "length": Param(1.0, bounds=(1e-6, 1e6), doc="period L of the domain [0, L)"),
         "dt_max": Param(1e-2, bounds=(1e-8, 1.0), doc="largest time step (also kept <= 0.05 / rho)"),
+        **ic_params_1d(),
     }
-    settings = ("nx", "nt", "t_end", "length", "dt_max")
+    settings = ("nx", "nt", "t_end", "length", "dt_max", *IC_SETTINGS_1D)
+    initial = IC_SETTINGS_1D
 
     def __init__(self, *, strict: bool = True, **values: object) -> None:
         super().__init__(strict=strict, **values)
@@ -136,7 +138,7 @@ class DiffusionReaction(Simulator):
     ) -> dict[str, np.ndarray]:
         v = self.values
         x = periodic_grid(v["nx"], v["length"])
-        u0 = np.stack([unit_sine_waves_1d(r, x, v["length"]) for r in rngs])
+        u0 = np.stack([initial_1d(r, x, v["length"], v, unit=True) for r in rngs])
         t = np.linspace(0.0, v["t_end"], v["nt"])
         D, rho = coeffs.get("D", v["D"]), coeffs.get("rho", v["rho"])
         return {"u": solve_diffusion_reaction(u0, D, rho, v["length"], t, self.time_step())}

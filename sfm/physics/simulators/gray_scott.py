@@ -23,6 +23,7 @@ import numpy as np
 
 from sfm.errors import ConfigError, DataError
 from sfm.physics.simulators import base
+from sfm.physics.simulators.initial import MAX_WIDTH, gaussian_sum
 from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import etdrk4_march, fft_wavenumbers, rfft_wavenumbers
 
@@ -90,10 +91,16 @@ def solve_gray_scott(
 
 
 def gaussian_seeds(
-    rng: np.random.Generator, nx: int, ny: int, length: float = 1.0, max_seeds: int = 6
+    rng: np.random.Generator,
+    nx: int,
+    ny: int,
+    length: float = 1.0,
+    max_seeds: int = 6,
+    width: float = 0.1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Initial ``(u, v)`` ``[nx, ny]``: the trivial state ``u = 1, v = 0`` perturbed towards Pearson's
-    ``(u, v) = (1/2, 1/4)`` by 1..``max_seeds`` periodic Gaussian seeds at random places and widths.
+    ``(u, v) = (1/2, 1/4)`` by 1..``max_seeds`` periodic Gaussian seeds at random places, of widths drawn in
+    ``[width/2, width] * L``.
 
     Smooth seeds rather than Pearson's squares: a square's jumps would ring (Gibbs) in a spectral solver. The
     seeds' sum ``s`` is saturated smoothly, ``b = tanh(s)``, so overlapping seeds stay smooth and bounded
@@ -103,14 +110,9 @@ def gaussian_seeds(
     y = np.arange(ny) * length / ny
     count = rng.integers(1, max_seeds + 1)
     centers = rng.uniform(0.0, length, size=(count, 2))
-    # Widths 5-10% of the side: 3-6 grid spacings at 64^2, so the seeds' spectrum at Nyquist is ~e^-50.
-    widths = rng.uniform(0.05, 0.1, size=count) * length
-    bump = np.zeros((nx, ny))
-    for (cx, cy), w in zip(centers, widths):
-        dx = (x - cx + length / 2) % length - length / 2  # nearest periodic image
-        dy = (y - cy + length / 2) % length - length / 2
-        bump += np.exp(-(dx[:, None] ** 2 + dy[None, :] ** 2) / (2 * w**2))
-    bump = np.tanh(bump)
+    # Default widths 5-10% of the side: 3-6 grid spacings at 64^2, so the seeds' spectrum at Nyquist is ~e^-50.
+    widths = rng.uniform(0.5 * width, width, size=count) * length
+    bump = np.tanh(gaussian_sum([x, y], length, centers, widths))
     return 1.0 - 0.5 * bump, 0.25 * bump
 
 
@@ -121,7 +123,8 @@ class GrayScott2D(base.Simulator):
     name = "gray_scott"
     equation = "u_t = Du*(u_xx + u_yy) - u*v**2 + F*(1 - u), v_t = Dv*(v_xx + v_yy) + u*v**2 - (F + k)*v"
     description = (
-        "Gray-Scott reaction-diffusion on a periodic square: from u = 1, v = 0 with random Gaussian seeds, "
+        "Gray-Scott reaction-diffusion on a periodic square: from u = 1, v = 0 with random Gaussian seeds "
+        "(n_seeds, seed_width), "
         "patterns (spots, labyrinths) grow and fill the domain. Defaults are Pearson's labyrinth regime, resolved on "
         "a 64^2 grid of side 0.5; solved pseudo-spectrally with ETDRK4."
     )
@@ -142,14 +145,23 @@ class GrayScott2D(base.Simulator):
         # Reaction rates are O(0.1): at dt = 1 the time error is ~1e-5 (of v ~ 0.4) up to t = 2000, measured
         # against dt = 0.5 (ETDRK4's error falls 16x per halving); the diffusive limit plays no part.
         "dt": Param(1.0, bounds=(1e-4, 50.0), doc="largest time step"),
+        # Initial condition: how many seeds (1..n_seeds, drawn) and how wide (see gaussian_seeds).
+        "n_seeds": Param(6, bounds=(1, 256), integer=True, doc="most Gaussian seeds of the initial state"),
+        "seed_width": Param(
+            0.1, bounds=(1e-3, MAX_WIDTH), doc="seed widths are drawn in [seed_width/2, seed_width] * length"
+        ),
     }
-    settings = ("nx", "ny", "nt", "t_end", "length", "dt")
+    settings = ("nx", "ny", "nt", "t_end", "length", "dt", "n_seeds", "seed_width")
+    initial = ("n_seeds", "seed_width")
 
     def _simulate(
         self, rngs: list[np.random.Generator], coeffs: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         nx, ny, length = self.values["nx"], self.values["ny"], self.values["length"]
-        u0, v0 = (np.stack(z) for z in zip(*(gaussian_seeds(r, nx, ny, length) for r in rngs)))
+        n_seeds, width = self.values["n_seeds"], self.values["seed_width"]
+        u0, v0 = (
+            np.stack(z) for z in zip(*(gaussian_seeds(r, nx, ny, length, n_seeds, width) for r in rngs))
+        )
         return self._evolve({"u": u0, "v": v0}, coeffs, np.asarray(self.coords()["t"]))
 
     def _evolve(

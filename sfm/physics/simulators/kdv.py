@@ -29,7 +29,7 @@ from sfm.physics.simulators import base
 from sfm.physics.simulators.base import Simulator
 from sfm.physics.simulators.checks import Coefficients
 from sfm.physics.simulators.derivatives import central_time_difference, spectral_derivative
-from sfm.physics.simulators.initial import sine_waves_1d
+from sfm.physics.simulators.initial import IC_SETTINGS_1D, ic_bound_1d, ic_params_1d, initial_1d
 from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import _batch_1d, etdrk4_periodic_1d, periodic_grid
 
@@ -96,7 +96,7 @@ class KdV(Simulator):
     description = (
         "Korteweg-de Vries equation u_t + u u_x + delta^2 u_xxx = 0 on a periodic interval: nonlinear "
         "steepening balanced by dispersion, so smooth data breaks into solitons (Zabusky and Kruskal's set-up). "
-        "Initial data: two random sine waves. Solved pseudo-spectrally (2/3 dealiasing) with ETDRK4."
+        "Initial data: random sine waves by default (ic: sine, fourier, bumps, fronts). Solved pseudo-spectrally (2/3 dealiasing) with ETDRK4."
     )
     boundary_conditions: ClassVar[dict[str, str]] = {"x": "periodic"}
     params: ClassVar[dict[str, Param]] = {
@@ -107,14 +107,18 @@ class KdV(Simulator):
         "t_end": Param(1.0, bounds=(1e-6, 1e6), doc="final time"),
         "length": Param(2.0, bounds=(1e-6, 1e6), doc="period L of the domain [0, L) (Zabusky-Kruskal: 2)"),
         "dt_max": Param(1e-2, bounds=(1e-8, 1.0), doc="largest time step (also kept <= the CFL limit)"),
+        **ic_params_1d(),
     }
-    settings = ("nx", "nt", "t_end", "length", "dt_max")
+    settings = ("nx", "nt", "t_end", "length", "dt_max", *IC_SETTINGS_1D)
+    initial = IC_SETTINGS_1D
 
     def __init__(self, *, strict: bool = True, **values: object) -> None:
         super().__init__(strict=strict, **values)
         delta = self.values["delta"]
         delta_low = delta[0] if isinstance(delta, tuple) else delta
-        delta_min = min_resolved_delta(self.values["nx"], self.values["length"])
+        # Solitons rise to ~3x the initial peak (see U_MAX); initial data of a larger bound raises the limit.
+        u_max = max(U_MAX, 3 * ic_bound_1d(self.values))
+        delta_min = min_resolved_delta(self.values["nx"], self.values["length"], u_max)
         if strict and delta_low < delta_min:
             raise ConfigError(
                 f"kdv: delta={delta_low:g} is under-resolved on nx={self.values['nx']} "
@@ -135,9 +139,10 @@ class KdV(Simulator):
     ) -> dict[str, np.ndarray]:
         v = self.values
         x = periodic_grid(v["nx"], v["length"])
-        u0 = np.stack([sine_waves_1d(r, x, v["length"]) for r in rngs])
+        u0 = np.stack([initial_1d(r, x, v["length"], v) for r in rngs])
         t = np.linspace(0.0, v["t_end"], v["nt"])
-        return {"u": solve_kdv(u0, coeffs.get("delta", v["delta"]), v["length"], t, self.time_step())}
+        dt = self.time_step(3 * ic_bound_1d(v))
+        return {"u": solve_kdv(u0, coeffs.get("delta", v["delta"]), v["length"], t, dt)}
 
     def _evolve(
         self, state: dict[str, np.ndarray], coeffs: Coefficients, t_out: np.ndarray

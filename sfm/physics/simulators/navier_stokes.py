@@ -25,6 +25,7 @@ import numpy as np
 
 from sfm.errors import ConfigError, DataError
 from sfm.physics.simulators import base
+from sfm.physics.simulators.initial import MAX_WIDTH, fourier_2d, gaussian_vortices
 from sfm.physics.simulators.params import Param
 from sfm.physics.simulators.spectral import ETDRK4, dealias_mask, fft_wavenumbers, rfft_wavenumbers
 
@@ -32,6 +33,13 @@ from sfm.physics.simulators.spectral import ETDRK4, dealias_mask, fft_wavenumber
 #: for. Measured on the default set-up (nu = 1e-4, to t = 40): stable at 3, diverges at 4 (this Courant number,
 #: summed over both axes and maximized over the grid, is conservative: RK4's limit of 2.8 applies to |u| k).
 _CFL_LIMIT = 3.0
+
+#: The kinds of initial vorticity (parameter ``ic``) and what each draws (shown by ``sfm list simulators``).
+IC_KINDS_2D: dict[str, str] = {
+    "grf": "FNO's Gaussian random field, covariance 2*7^3*(-lap + 49)^-2.5",
+    "fourier": "every wave vector 1 <= |k| <= k_max, amplitude ~ |k|^-spectrum_decay, |w0| <= amplitude",
+    "vortices": "n_vortices Gaussian vortices, radii [radius/2, radius] * L, circulations +-[strength/2, strength]",
+}
 
 
 def solve_navier_stokes(
@@ -255,9 +263,9 @@ class NavierStokes2D(base.Simulator):
     equation = "w_t + u*w_x + v*w_y = nu*(w_xx + w_yy) + f, u = psi_y, v = -psi_x, -(psi_xx + psi_yy) = w"
     description = (
         "2D incompressible Navier-Stokes in vorticity form on the periodic unit square, driven by the "
-        "forcing f = force*(sin(2 pi (x+y)) + cos(2 pi (x+y))) as in the FNO benchmark. Initial vorticity is FNO's "
-        "Gaussian random field, covariance 2*7^3*(-lap + 49)^-2.5; solved pseudo-spectrally (2/3 dealiasing) with "
-        "ETDRK4. Only the vorticity w is stored; velocity follows from it by a Poisson solve."
+        "forcing f = force*(sin(2 pi (x+y)) + cos(2 pi (x+y))) as in the FNO benchmark. Initial vorticity: FNO's "
+        "Gaussian random field (ic: grf, the default), random Fourier modes or Gaussian vortices; solved "
+        "pseudo-spectrally (2/3 dealiasing) with ETDRK4. Only the vorticity w is stored; velocity follows from it by a Poisson solve."
     )
     fields = ("w",)
     boundary_conditions = {"x": "periodic", "y": "periodic"}  # noqa: RUF012 (class-level constant)
@@ -277,15 +285,46 @@ class NavierStokes2D(base.Simulator):
         # |u| > ~0.1; dt caps the step while the flow is slow.
         "dt": Param(0.05, bounds=(1e-6, 1.0), doc="largest time step"),
         "cfl": Param(1.5, bounds=(0.01, 2.0), doc="largest advective Courant number h*max(|u|kx+|v|ky)"),
+        # Initial vorticity. The defaults of fourier and vortices match the GRF's scale (its |w| reaches ~0.5):
+        # a vortex of circulation 0.04 and radius 0.08 peaks at 0.04 / (2 pi 0.08^2) = 1.0; radius >= 0.04 keeps
+        # its spectrum at the 64^2 dealiasing cut-off below exp(-14).
+        "ic": Param(
+            "grf", choices=tuple(IC_KINDS_2D), doc="kind of initial vorticity: " + ", ".join(IC_KINDS_2D)
+        ),
+        "k_max": Param(4, bounds=(1, 64), integer=True, doc="largest |k| of the initial waves (fourier)"),
+        "spectrum_decay": Param(
+            1.0, bounds=(0.0, 10.0), doc="wave vector k has amplitude ~ |k|^-decay (fourier)"
+        ),
+        "amplitude": Param(0.5, bounds=(1e-6, 1e3), doc="bound on |w0| (fourier)"),
+        "n_vortices": Param(4, bounds=(1, 256), integer=True, doc="number of Gaussian vortices (vortices)"),
+        "radius": Param(
+            0.08, bounds=(1e-3, MAX_WIDTH), doc="vortex radii drawn in [radius/2, radius] * length"
+        ),
+        "strength": Param(
+            0.04, bounds=(1e-6, 1e3), doc="vortex circulations |Gamma| in [strength/2, strength]"
+        ),
     }
-    settings = ("nx", "ny", "nt", "t_end", "length", "dt", "cfl")
+    initial = ("ic", "k_max", "spectrum_decay", "amplitude", "n_vortices", "radius", "strength")
+    settings = ("nx", "ny", "nt", "t_end", "length", "dt", "cfl", *initial)
 
     def _simulate(
         self, rngs: list[np.random.Generator], coeffs: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         nx, ny, length = self.values["nx"], self.values["ny"], self.values["length"]
-        w0 = np.stack([vorticity_grf(r, nx, ny, length) for r in rngs])
+        w0 = np.stack([self._initial(r, nx, ny, length) for r in rngs])
         return self._evolve({"w": w0}, coeffs, np.asarray(self.coords()["t"]))
+
+    def _initial(self, rng: np.random.Generator, nx: int, ny: int, length: float) -> np.ndarray:
+        """One trajectory's initial vorticity ``[nx, ny]`` of the kind ``ic`` (see :data:`IC_KINDS_2D`)."""
+        v = self.values
+        if v["ic"] == "grf":
+            return vorticity_grf(rng, nx, ny, length)
+        x, y = (np.arange(m) * length / m for m in (nx, ny))
+        if v["ic"] == "fourier":
+            kw = {"k_max": v["k_max"], "decay": v["spectrum_decay"], "amplitude": v["amplitude"]}
+            return fourier_2d(rng, x, y, length, **kw)
+        kw = {"count": v["n_vortices"], "radius": v["radius"], "strength": v["strength"]}
+        return gaussian_vortices(rng, x, y, length, **kw)[0]
 
     def _evolve(
         self, state: dict[str, np.ndarray], coeffs: dict[str, np.ndarray], t_out: np.ndarray

@@ -1,7 +1,8 @@
 """Coefficients and grid settings of a simulator: the :class:`Param` declaration and the check of a value.
 
 A user sets each parameter to a number (fixed for the whole data set) or to ``[low, high]`` (drawn per
-trajectory); :func:`check_value` turns either into the stored value or one readable :class:`ConfigError`.
+trajectory), or a choice (``ic: fourier``) to one of its names; :func:`check_value` turns any of these into the
+stored value or one readable :class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sfm.errors import ConfigError
+from sfm.errors import ConfigError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -24,19 +25,23 @@ class Param:
         log: Draw log-uniformly between low and high (for viscosities, diffusivities).
         integer: A grid setting that must be an integer (``nx``, ``nt``); never varied.
         doc: One line saying what it is.
+        choices: For a choice (such as the kind of initial condition): the names it may take; ``default``
+            is then one of them.
     """
 
-    default: float | tuple[float, float]
+    default: float | tuple[float, float] | str
     bounds: tuple[float, float] = (-np.inf, np.inf)
     log: bool = False
     integer: bool = False
     doc: str = ""
+    choices: tuple[str, ...] = ()
 
 
 def check_value(
     simulator: str, key: str, p: Param, value: Any, *, setting: bool
-) -> float | int | tuple[float, float]:
-    """The stored value of parameter ``key``: a number, an int (``p.integer``) or a ``(low, high)`` range.
+) -> float | int | tuple[float, float] | str:
+    """The stored value of parameter ``key``: a number, an int (``p.integer``), a ``(low, high)`` range or
+    (``p.choices``) one of the choice's names.
 
     Args:
         simulator: The simulator's name, for messages.
@@ -46,8 +51,16 @@ def check_value(
         setting: ``key`` is a grid/time setting (never varied per trajectory).
 
     Raises:
-        ConfigError: not a finite number, outside ``p.bounds``, a range for a setting, or a malformed range.
+        ConfigError: not a finite number, outside ``p.bounds``, a range for a setting, a malformed range, or
+            not one of ``p.choices``.
     """
+    if p.choices:
+        if not isinstance(value, str) or value not in p.choices:
+            raise ConfigError(
+                f"{simulator}: {key}={value!r} is not one of {', '.join(p.choices)}"
+                f"{did_you_mean(str(value), p.choices)}"
+            )
+        return value
     lo, hi = p.bounds
     if isinstance(value, list | tuple):
         if p.integer or setting:
