@@ -121,9 +121,10 @@ def build(
     splits = (
         source.splits if source.splits is not None else split_indices(source.num_rows, seed, split_fractions)
     )
-    for name in SPLITS:
-        if len(splits.get(name, ())) == 0:
-            raise DataError(f"split {name!r} would be empty ({source.num_rows} trajectories in all)")
+    # A source's own splits may leave some empty (an importer asked to put a file into one split); a
+    # seeded split never does (split_counts gives each at least one row).
+    if sum(len(splits.get(name, ())) for name in SPLITS) == 0:
+        raise DataError("no trajectories to write (0 in all)")
     features = features_of(source.columns)
     rows = rows_per_chunk(source.columns, chunk_size)
     with progress_bars(progress), atomic_dir(out, overwrite=overwrite) as tmp:
@@ -137,24 +138,33 @@ def build(
             files[name] = [scratch / f"{name}-{k:06d}.arrow" for k in range(len(chunks))]
             tasks += zip(chunks, files[name])
         _write_chunks(source, tasks, features, num_proc, progress)
-        dd = datasets.DatasetDict(
-            {
-                name: datasets.concatenate_datasets([datasets.Dataset.from_file(str(f)) for f in paths])
-                for name, paths in files.items()
-            }
-        )
+        dd = datasets.DatasetDict({name: _concat_chunks(paths, features) for name, paths in files.items()})
+        # Statistics come from train; a data set imported whole into validation or test has none, and
+        # takes them from the split that holds its rows (recorded, so nobody mistakes them for train's).
+        stats_split = "train" if len(dd["train"]) else next(s for s in SPLITS if len(dd[s]))
+        extra = {**source.meta.extra, **_coefficient_ranges(dd, source.meta.varying)}
+        if stats_split != "train":
+            extra["stats_split"] = stats_split
         meta = source.meta.replace(
-            stats=train_stats(dd["train"], source.meta.fields, rows, progress),
+            stats=train_stats(dd[stats_split], source.meta.fields, rows, progress),
             splits={s: len(dd[s]) for s in SPLITS},
             field_shapes={f: list(source.columns[f].shape) for f in source.meta.fields},
-            extra={**source.meta.extra, **_coefficient_ranges(dd, source.meta.varying)},
+            extra=extra,
         )
-        dd.save_to_disk(str(tmp))
+        # datasets writes an empty split as zero shards, which load_from_disk cannot read back: one shard each
+        dd.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS if len(dd[s]) == 0} or None)
         del dd  # release the memory maps of the chunk files before deleting them
         shutil.rmtree(scratch)
         meta.save(tmp)
         write_card(tmp, meta, load_path=str(out))
     return Path(out)
+
+
+def _concat_chunks(paths: list[Path], features: datasets.Features) -> datasets.Dataset:
+    """One split from its chunk files (an empty split, with no chunks, keeps the columns' features)."""
+    if not paths:
+        return datasets.Dataset.from_dict({k: [] for k in features}, features=features)
+    return datasets.concatenate_datasets([datasets.Dataset.from_file(str(f)) for f in paths])
 
 
 def _write_chunks(

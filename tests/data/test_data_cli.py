@@ -100,3 +100,68 @@ def test_info_and_existing_output_errors(tmp_path, capsys):
         ["data", "generate", "_test_wave", "--num-samples", "3", "--out", str(tmp_path / "o")], capsys
     )
     assert code == 2 and "--overwrite" in err and err.count("\n") == 1
+
+
+def _burgers_file(folder, n):
+    import h5py
+
+    path = folder / "1D_Burgers_Sols_Nu0.01.hdf5"
+    with h5py.File(path, "w") as f:
+        f["tensor"] = np.arange(n * 2 * 4, dtype=np.float32).reshape(n, 2, 4)
+        f["x-coordinate"] = np.linspace(0, 1, 4)
+        f["t-coordinate"] = np.array([0.0, 0.1, 0.2])
+    return path
+
+
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_import_split_puts_every_trajectory_in_it(split, tmp_path, capsys):
+    path = _burgers_file(tmp_path, 4)
+    out = tmp_path / "ds"
+    code, stdout, _ = run(
+        ["data", "import", "pdebench", str(path), "--out", str(out), "--split", split, "--no-progress"],
+        capsys,
+    )
+    assert code == 0 and f"all 4 trajectories in '{split}' (as asked)" in stdout, stdout
+    ds = load_field_dataset(out)
+    assert ds.meta.splits == {s: 4 if s == split else 0 for s in ("train", "validation", "test")}
+    np.testing.assert_array_equal(ds.arrays(split, "u"), np.arange(32, dtype=np.float32).reshape(4, 2, 4))
+    assert ds.arrays("train" if split != "train" else "test", "u").shape == (0, 2, 4)
+    # statistics come from the split holding the rows when train is empty, and say so
+    assert ds.meta.stats["u"]["max"] == 31.0 and ds.meta.extra.get("stats_split") == (
+        None if split == "train" else split
+    )
+
+
+def test_import_fewer_than_three_trajectories_goes_to_train_with_a_notice(tmp_path, capsys):
+    path = _burgers_file(tmp_path, 2)
+    out = tmp_path / "ds"
+    code, stdout, _ = run(
+        ["data", "import", "pdebench", str(path), "--out", str(out), "--no-progress"], capsys
+    )
+    assert code == 0 and "train 2, validation 0, test 0" in stdout
+    assert "all 2 trajectories in 'train' (fewer than 3" in stdout and "--split" in stdout, stdout
+    assert load_field_dataset(out).meta.splits == {"train": 2, "validation": 0, "test": 0}
+    code, _, err = run(
+        ["data", "import", "pdebench", str(path), "--out", str(tmp_path / "c"), "--split", "tset"], capsys
+    )
+    assert code == 2 and err.count("\n") == 1 and "unknown split 'tset' (did you mean 'test'" in err, err
+    assert not (tmp_path / "c").exists()
+
+
+def test_import_seeded_split_says_so(tmp_path, capsys):
+    path = _burgers_file(tmp_path, 5)
+    code, stdout, _ = run(
+        [
+            "data",
+            "import",
+            "pdebench",
+            str(path),
+            "--out",
+            str(tmp_path / "ds"),
+            "--seed",
+            "3",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0 and "(train 3, validation 1, test 1: seeded split, seed 3)" in stdout, stdout

@@ -64,6 +64,7 @@ def open_npz(
     boundary_conditions: dict[str, str] | None = None,
     fields: list[str] | None = None,
     license: str = "unknown",
+    split: str | None = None,
 ) -> NpzRows:
     """Open ``.npz``/``.npy`` files as one row source.
 
@@ -75,6 +76,8 @@ def open_npz(
         boundary_conditions: Per axis, e.g. ``{"x": "periodic"}``.
         fields: Which ``[N, T, *space]`` arrays are fields, in order (default: all of them, sorted).
         license: License of the data, for the card.
+        split: Put every trajectory into this split instead of a seeded split (fewer than 3 trajectories
+            without it all go to ``train``).
     """
     paths = [Path(p) for p in paths]
     suffixes = {p.suffix for p in paths}
@@ -106,7 +109,7 @@ def open_npz(
             ],
         },
     )
-    return NpzRows(meta, infos)
+    return NpzRows(meta, infos, split=split)
 
 
 def _npz_names(path: Path) -> list[str]:

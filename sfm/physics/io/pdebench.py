@@ -6,6 +6,9 @@ PDEBench ships two layouts, both read here:
   ``t-coordinate`` (advection, Burgers, 1D reaction-diffusion); Darcy files with ``nu`` ``[N, X, Y]`` (the
   permeability) and ``tensor`` ``[N, 1, X, Y]`` (the solution); compressible-flow (CFD) files with
   ``density``, ``pressure``, ``Vx``, ``Vy``, ``Vz`` ``[N, T, X(, Y, Z)]``;
+* 2D incompressible Navier-Stokes ``.h5`` (``ns_incom_inhom_2d_512-0.h5``): ``velocity`` ``[N, T, X, Y, 2]``,
+  ``particles`` ``[N, T, X, Y, 1]`` (a passive tracer), ``force`` ``[N, X, Y, 2]`` (constant in time) and
+  ``t`` ``[N, T]``; no coordinates (cell centres of the unit square are assumed, and noted);
 * per-seed ``.h5``: one group per trajectory, ``0000/data`` ``[T, X(, Y), C]`` with ``0000/grid/x``,
   ``grid/y``, ``grid/t`` (2D diffusion-reaction, shallow water, diffusion-sorption).
 
@@ -25,7 +28,8 @@ as ``(Nu/pi) u_xx`` where sfm writes ``nu u_xx``, so ``nu = Nu/pi`` is stored; i
 ``Nu`` is sfm's diffusivity ``D``. The file values stay in ``extra.pdebench_coefficients``.
 
 Column names: scalar PDEs give ``u``; Darcy gives ``a`` (permeability, PDEBench's ``nu``) and ``u``, as
-sfm's own Darcy simulator does; CFD keeps PDEBench's names; per-seed channels are named per family
+sfm's own Darcy simulator does; CFD keeps PDEBench's names; incompressible Navier-Stokes gives ``Vx``,
+``Vy`` (as CFD names velocity), ``particles``, and ``Fx``, ``Fy`` with a time axis of length 1; per-seed channels are named per family
 (``u``/``v`` for 2D diffusion-reaction, ``h`` for shallow water) or by the ``fields`` option.
 """
 
@@ -35,10 +39,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from sfm.errors import ConfigError, DataError, did_you_mean
-from sfm.physics.io._pdebench_layout import CFD_KEYS, inspect_arrays, inspect_seeds, layout_kind
+from sfm.physics.io._pdebench_layout import (
+    CFD_KEYS,
+    inspect_arrays,
+    inspect_ns_incom,
+    inspect_seeds,
+    layout_kind,
+)
 from sfm.physics.io.hdf5 import attr_number, dataset, open_h5, take_rows
 from sfm.physics.io.rows import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.physics.metadata import SPATIAL_AXES, FieldMeta
@@ -56,6 +67,7 @@ _ATTRS = {
     "eta": "eta",
     "zeta": "zeta",
     "M": "M",
+    "viscosity": "nu",
 }
 
 
@@ -106,6 +118,15 @@ FAMILIES: dict[str, Family] = {
         "(PDEBench CFD).",
         channels=CFD_KEYS,
     ),
+    "incompressible_navier_stokes": Family(
+        "v_t + (v.grad)v = -grad(p) + nu*lap(v) + F; div(v) = 0; c_t + v.grad(c) = 0",
+        "Incompressible Navier-Stokes equations for the velocity v (columns Vx, Vy) on the unit square, "
+        "driven by a forcing F constant in time (Fx, Fy, one frame per trajectory), carrying a passive "
+        "tracer c (particles) (PDEBench 2D inhomogeneous incompressible NS). The viscosity nu is recorded "
+        "only where a file attribute gives it.",
+        boundary="dirichlet",
+        channels=("Vx", "Vy", "particles", "Fx", "Fy"),
+    ),
     "diffusion_reaction_2d": Family(
         "u_t = Du*lap(u) + u - u^3 - k - v; v_t = Dv*lap(v) + u - v",
         "FitzHugh-Nagumo activator u and inhibitor v on the square (-1, 1)^2 with no-flux boundaries "
@@ -142,6 +163,7 @@ _NAMES: list[tuple[re.Pattern, str, tuple[str, ...]]] = [
         "compressible_navier_stokes",
         ("M", "eta", "zeta", "bc"),
     ),
+    (re.compile(r"ns_incom_[A-Za-z0-9_-]+"), "incompressible_navier_stokes", ()),
     (re.compile(r"2D_diff-react_NA_NA"), "diffusion_reaction_2d", ()),
     (re.compile(r"2D_rdb_NA_NA"), "shallow_water", ()),
     (re.compile(r"1D_diff-sorp_NA_NA"), "diffusion_sorption", ()),
@@ -178,6 +200,8 @@ class PDEBenchRows(FileRows):
                 keys = info.extra["keys"]
                 data = np.stack([dataset(f[keys[i]], "data", info.path)[()] for i in local])
                 return {name: data[..., c] for c, name in enumerate(self.meta.fields)}
+            if info.extra["layout"] == "ns_incom":
+                return _read_components(f, info, local)
             out = {}
             for name, key in info.extra["keys"].items():
                 arr = take_rows(dataset(f, key, info.path), local)
@@ -187,12 +211,36 @@ class PDEBenchRows(FileRows):
     def source_key(self, info: FileInfo, column: str) -> str:
         if info.extra["layout"] == "seeds":
             return f"data[..., {self.meta.fields.index(column)}] ({column})"
+        if info.extra["layout"] == "ns_incom":
+            key, component = info.extra["keys"][column]
+            return f"{key}[..., {component}] ({column})"
         return info.extra["keys"][column]
+
+
+def _read_components(f: h5py.File, info: FileInfo, local: np.ndarray) -> dict[str, np.ndarray]:
+    """Columns of an incompressible Navier-Stokes file: each dataset read once, split into components."""
+    out: dict[str, np.ndarray] = {}
+    by_key: dict[str, list[tuple[str, int]]] = {}
+    for column, (key, component) in info.extra["keys"].items():
+        by_key.setdefault(key, []).append((column, component))
+    for key, columns in by_key.items():
+        arr = take_rows(dataset(f, key, info.path), local)
+        if key == "particles" and arr.ndim == len(info.extra["space"]) + 2:
+            arr = arr[..., None]  # a tracer stored without its channel axis
+        for column, component in columns:
+            part = arr[..., component]
+            out[column] = part[:, None] if key == "force" else part  # the force: one frame per trajectory
+    return out
 
 
 @IMPORTERS.register("pdebench", description="PDEBench .hdf5 (single arrays) and .h5 (per-seed groups) files")
 def open_pdebench(
-    paths: list[Path], *, family: str | None = None, fields: list[str] | None = None, limit: int | None = None
+    paths: list[Path],
+    *,
+    family: str | None = None,
+    fields: list[str] | None = None,
+    limit: int | None = None,
+    split: str | None = None,
 ) -> PDEBenchRows:
     """Open PDEBench files as one row source.
 
@@ -201,6 +249,8 @@ def open_pdebench(
         family: The PDE family, for files whose names do not say it (one of :data:`FAMILIES`).
         fields: Column names for the channels of per-seed ``.h5`` files.
         limit: Take only the first ``limit`` trajectories of each file.
+        split: Put every trajectory into this split (``train``, ``validation`` or ``test``) instead of a
+            seeded split; fewer than 3 trajectories without it all go to ``train``.
 
     Raises:
         DataError: an unreadable file, an unknown layout, missing keys, coordinates disagreeing with the
@@ -234,10 +284,14 @@ def open_pdebench(
             "format": "PDEBench",
             "version": VERSION,
             "files": [{"name": i.path.name, "trajectories": i.num_rows} for i in infos],
-            "options": {k: v for k, v in {"family": family, "fields": fields, "limit": limit}.items() if v},
+            "options": {
+                k: v
+                for k, v in {"family": family, "fields": fields, "limit": limit, "split": split}.items()
+                if v
+            },
         },
     )
-    return PDEBenchRows(meta, infos)
+    return PDEBenchRows(meta, infos, split=split)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -259,7 +313,8 @@ def _inspect(
     name_family, coeffs, bc = parse_name(path)
     with open_h5(path) as f:
         layout = layout_kind(f, path)
-        fam = family or name_family or ("compressible_navier_stokes" if layout == "cfd" else None)
+        by_layout = {"cfd": "compressible_navier_stokes", "ns_incom": "incompressible_navier_stokes"}
+        fam = family or name_family or by_layout.get(layout)
         if fam is None:
             raise DataError(
                 f"{path}: cannot tell the PDE family from the file name (PDEBench names look like "
@@ -271,6 +326,8 @@ def _inspect(
                 coeffs[coeff] = value
         if layout == "seeds":
             n, keys, shapes, coords, extra = inspect_seeds(f, path, fields or list(FAMILIES[fam].channels))
+        elif layout == "ns_incom":
+            n, keys, shapes, coords, extra = inspect_ns_incom(f, path)
         else:
             n, keys, shapes, coords, extra = inspect_arrays(f, path, layout)
     if FAMILIES[fam].convert:
@@ -279,7 +336,10 @@ def _inspect(
             if old in coeffs:
                 coeffs[new] = coeffs.pop(old) * factor
     info = FileInfo(
-        path=path, num_rows=min(n, limit or n), coefficients=coeffs, extra={"layout": layout, "keys": keys}
+        path=path,
+        num_rows=min(n, limit or n),
+        coefficients=coeffs,
+        extra={"layout": layout, "keys": keys, "space": [len(c) for a, c in coords.items() if a != "t"]},
     )
     spatial = [a for a in SPATIAL_AXES if a in coords]
     kind = {"trans": "outgoing (transmissive)"}.get(bc or "", bc) or FAMILIES[fam].boundary

@@ -7,13 +7,15 @@ with a :class:`FileInfo`. Plain numpy, like the rest of :mod:`sfm.physics`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sfm.errors import DataError
+from sfm.errors import ConfigError, DataError, did_you_mean
+from sfm.physics.io.hdf5 import human_bytes
 from sfm.physics.metadata import SPLITS, FieldMeta
 from sfm.physics.sources import Column, check_finite, field_columns
 
@@ -37,6 +39,43 @@ class FileInfo:
     split: str | None = None
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (0 where the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def check_row_size(columns: dict[str, Column], path: Path) -> None:
+    """Refuse a data set one trajectory of which cannot be held in memory (a quarter of it, at most).
+
+    The builder streams by chunks of rows, but a chunk holds at least one whole trajectory; a file whose
+    header declares a giant one (or a corrupt header declaring 10^12 values) must fail here, before any
+    allocation, not in the kernel's out-of-memory killer.
+    """
+    row = sum(float(np.prod(c.shape)) * 4 for c in columns.values())
+    limit = memory_bytes() // 4
+    if limit and row > limit:
+        raise DataError(
+            f"{path}: one trajectory holds {human_bytes(row)}, more than a quarter of this machine's "
+            f"memory ({human_bytes(limit * 4)}); refusing to read it"
+        )
+
+
+def one_split(n: int, split: str) -> dict[str, np.ndarray]:
+    """All ``n`` rows in ``split``, the other splits empty.
+
+    Raises:
+        ConfigError: ``split`` is not one of :data:`~sfm.physics.metadata.SPLITS`.
+    """
+    if split not in SPLITS:
+        raise ConfigError(
+            f"unknown split {split!r}{did_you_mean(str(split), SPLITS)}; splits: {', '.join(SPLITS)}"
+        )
+    return {s: np.arange(n, dtype=np.int64) if s == split else np.zeros(0, np.int64) for s in SPLITS}
 
 
 def merge_coefficients(files: list[FileInfo]) -> tuple[dict[str, float], list[str]]:
@@ -81,7 +120,14 @@ class FileRows:
     adds the coefficient and provenance columns (``source_index``, ``source_file``) and rejects NaN/Inf.
     """
 
-    def __init__(self, meta: FieldMeta, files: list[FileInfo], *, predefined_splits: bool = False) -> None:
+    def __init__(
+        self,
+        meta: FieldMeta,
+        files: list[FileInfo],
+        *,
+        predefined_splits: bool = False,
+        split: str | None = None,
+    ) -> None:
         name_files(files)
         self.files = files
         self.meta = meta
@@ -91,7 +137,27 @@ class FileRows:
         self.columns.update({k: Column("float64") for k in meta.varying})
         self.columns["source_index"] = Column("int64")
         self.columns["source_file"] = Column("string")
+        if self.num_rows == 0:
+            names = ", ".join(str(f.path) for f in files[:3]) or "the input"
+            raise DataError(f"{names}: no trajectories to import")
+        check_row_size(self.columns, files[0].path)
         self.splits = self._file_splits() if predefined_splits else None
+        note = None
+        if split is not None:
+            self.splits, note = (
+                one_split(self.num_rows, split),
+                f"all {self.num_rows} trajectories in {split!r} (as asked)",
+            )
+        elif self.splits is None and self.num_rows < 3:
+            # A seeded split needs a row per split; a single small file (a test file, one long trajectory)
+            # is still worth importing, so it all goes to train and the output says so.
+            self.splits = one_split(self.num_rows, "train")
+            note = (
+                f"all {self.num_rows} trajectories in 'train' (fewer than 3 cannot fill train, validation "
+                "and test; --split or split=... chooses another split)"
+            )
+        if note:
+            self.meta.source["split"] = note
 
     def _file_splits(self) -> dict[str, np.ndarray]:
         out = {s: [] for s in SPLITS}

@@ -25,6 +25,9 @@ What becomes what:
   three are given; otherwise the builder splits by seed.
 * ``stats.yaml`` (means, stds, rms, and their time-delta versions) is kept per column in
   ``extra.reference_stats``; sfm's own ``stats`` are recomputed over the train split as for every data set.
+  ``extra.normalization`` says which of the two to normalize with: the reference mean and std when
+  ``stats.yaml`` has both for every column, else (with one warning naming the missing keys) the train
+  split's (see :mod:`sfm.physics.io._well_stats`).
 * Spatial axes are stored as ``x``, ``y``, ``z`` in The Well's order; other names (``r``, ``theta``) are
   recorded in ``extra.axis_names``.
 """
@@ -37,15 +40,32 @@ from typing import Any
 
 import h5py
 import numpy as np
-import yaml
 
 from sfm.errors import DataError
-from sfm.physics.io.hdf5 import attr_number, dataset, open_h5, take_rows, text, texts
+from sfm.physics.io._well_stats import (
+    NormalizationWarning,
+    choose_normalization,
+    normalization_stats,
+    reference_stats,
+)
+from sfm.physics.io.hdf5 import (
+    attr_number,
+    dataset,
+    field_dataset,
+    open_h5,
+    read_small,
+    take_rows,
+    text,
+    texts,
+)
 from sfm.physics.io.rows import FileInfo, FileRows, check_same_grid, merge_coefficients
 from sfm.physics.metadata import SPATIAL_AXES, FieldMeta
 from sfm.registry import IMPORTERS
 
+__all__ = ["NormalizationWarning", "TheWellRows", "normalization_stats", "open_the_well"]
+
 VERSION = "1"
+_MOST = 10**7  # most entries of a coordinate read whole; a corrupt header can declare 10^12
 _SPLIT_DIRS = {"train": "train", "valid": "validation", "test": "test"}
 
 
@@ -80,6 +100,8 @@ def open_the_well(
     stats: str | None = None,
     equation: str | None = None,
     description: str | None = None,
+    normalization: str | None = None,
+    split: str | None = None,
 ) -> TheWellRows:
     """Open files of one Well data set as one row source.
 
@@ -88,6 +110,12 @@ def open_the_well(
         stats: Path of ``stats.yaml`` when it is not beside the data (``<name>/stats.yaml``).
         equation: The PDE in symbols (The Well's files do not state it).
         description: The set-up in words.
+        normalization: ``reference`` to normalize with ``stats.yaml``'s mean and std (when it has both for
+            every column; otherwise a warning names the missing keys and the train split's statistics are
+            used), ``train`` for the train split's statistics; default: ``reference`` where a
+            ``stats.yaml`` is found, else ``train``.
+        split: Put every trajectory into this split (``train``, ``validation`` or ``test``), whatever
+            folders the files are in.
 
     Raises:
         DataError: unreadable files, missing keys, shapes disagreeing with the grid, or files of
@@ -98,11 +126,14 @@ def open_the_well(
     infos, metas = [i for i, _ in inspected], [m for _, m in inspected]
     check_same_grid(infos, metas)
     fixed, varying = merge_coefficients(infos)
-    predefined = {i.split for i in infos} == set(_SPLIT_DIRS.values())
+    predefined = split is None and {i.split for i in infos} == set(_SPLIT_DIRS.values())
     extra = dict(metas[0].extra, license="cc-by-4.0")
     stats_path = Path(stats) if stats else _find_stats([p for p, _ in files])
     if stats_path is not None:
-        extra["reference_stats"] = _reference_stats(stats_path, extra["components"])
+        extra["reference_stats"] = reference_stats(stats_path, extra["components"])
+    extra["normalization"] = choose_normalization(
+        normalization, stats_path, extra.get("reference_stats", {}), metas[0].fields
+    )
     name = metas[0].family
     meta = metas[0].replace(
         equation=equation or f"see The Well's documentation of '{name}'",
@@ -117,14 +148,18 @@ def open_the_well(
             "format": "The Well",
             "version": VERSION,
             "dataset_name": name,
-            "splits": "from the train/valid/test folders" if predefined else "seeded split",
+            "splits": "from the train/valid/test folders"
+            if predefined
+            else "seeded split"
+            if split is None
+            else "as asked",
             "files": [{"name": i.path.name, "trajectories": i.num_rows, "split": i.split} for i in infos],
         },
     )
     if not predefined:
         for i in infos:
             i.split = None
-    return TheWellRows(meta, infos, predefined_splits=predefined)
+    return TheWellRows(meta, infos, predefined_splits=predefined, split=split)
 
 
 def _expand(paths: list[Path]) -> list[tuple[Path, str | None]]:
@@ -157,7 +192,7 @@ def _inspect(path: Path, split: str | None) -> tuple[FileInfo, FieldMeta]:
         for key in ("dataset_name", "n_spatial_dims", "n_trajectories"):
             if key not in f.attrs:
                 raise DataError(f"{path}: missing root attribute {key!r} (not a Well file?)")
-        n = int(f.attrs["n_trajectories"])
+        n = _count(f, "n_trajectories", path)
         dims, sizes, coords = _grid(f, path, n)
         sources, shapes, constant = _fields(f, path, n, dims, sizes, len(coords["t"]))
         coeffs, skipped = _scalars(f, path, n)
@@ -198,32 +233,65 @@ def _grid(f: h5py.File, path: Path, n: int) -> tuple[list[str], list[int], dict[
     if "spatial_dims" not in group.attrs:
         raise DataError(f"{path}: 'dimensions' has no 'spatial_dims' attribute")
     dims = texts(group.attrs["spatial_dims"])
-    if len(dims) != int(f.attrs["n_spatial_dims"]) or len(dims) > 3:
-        raise DataError(
-            f"{path}: spatial_dims {dims} disagree with n_spatial_dims={int(f.attrs['n_spatial_dims'])}"
-        )
+    n_dims = _count(f, "n_spatial_dims", path)
+    if len(dims) != n_dims or not 1 <= len(dims) <= 3 or len(set(dims)) != len(dims):
+        raise DataError(f"{path}: spatial_dims {dims} disagree with n_spatial_dims={n_dims} (1 to 3 names)")
     coords: dict[str, list[float]] = {"t": _time(dataset(group, "time", path), path, n)}
     sizes = []
     for axis, dim in zip(SPATIAL_AXES, dims):
         d = dataset(group, dim, path)
-        if d.attrs.get("sample_varying", False) or d.attrs.get("time_varying", False) or d.ndim != 1:
+        if _flag(d, "sample_varying", False, path) or _flag(d, "time_varying", False, path) or d.ndim != 1:
             raise DataError(
                 f"{path}: dimension {dim!r} varies by trajectory or time; only fixed grids are supported"
             )
-        coords[axis] = _finite(d[()], path, f"dimensions/{dim}")
+        coords[axis] = _finite(read_small(d, path, _MOST), path, f"dimensions/{dim}")
         sizes.append(len(coords[axis]))
     return dims, sizes, coords
 
 
 def _time(d: h5py.Dataset, path: Path, n: int) -> list[float]:
-    t = np.asarray(d[()], dtype=np.float64)
-    if d.attrs.get("sample_varying", False) or t.ndim == 2:
-        if t.shape[0] != n or not np.allclose(t, t[:1]):
+    t = read_small(d, path, _MOST)
+    if t.ndim > 2:
+        raise DataError(f"{path}: 'dimensions/time' has shape {t.shape}; expected [T] or [trajectories, T]")
+    if _flag(d, "sample_varying", False, path) or t.ndim == 2:
+        if t.ndim != 2 or t.shape[0] != n or not np.allclose(t, t[:1]):
             raise DataError(
                 f"{path}: 'dimensions/time' differs between trajectories; only shared time grids are supported"
             )
         t = t[0]
     return _finite(t, path, "dimensions/time")
+
+
+def _flag(obj: Any, key: str, default: bool, path: Path) -> bool:
+    """A boolean attribute (``sample_varying``, ``time_varying``): True/False or 1/0, else a DataError."""
+    if key not in obj.attrs:
+        return default
+    value = np.asarray(obj.attrs[key])
+    if value.size == 1 and value.dtype.kind in "biu" and int(value.reshape(-1)[0]) in (0, 1):
+        return bool(value.reshape(-1)[0])
+    raise DataError(
+        f"{path}: attribute {key!r} of {obj.name!r} is {obj.attrs[key]!r}; expected true or false"
+    )
+
+
+def _flags(d: h5py.Dataset, key: str, count: int, path: Path) -> list[bool]:
+    """``dim_varying``: one boolean per spatial axis (all True when absent)."""
+    if key not in d.attrs:
+        return [True] * count
+    value = np.asarray(d.attrs[key]).reshape(-1)
+    if len(value) != count or value.dtype.kind not in "biu" or not np.isin(value, (0, 1)).all():
+        raise DataError(
+            f"{path}: attribute {key!r} of {d.name!r} is {d.attrs[key]!r}; expected {count} true/false values"
+        )
+    return [bool(v) for v in value]
+
+
+def _count(f: h5py.File, key: str, path: Path) -> int:
+    """A root attribute that counts something (``n_trajectories``), as a non-negative int."""
+    value = attr_number(f, key)
+    if value is None or not np.isfinite(value) or value != int(value) or value < 0:
+        raise DataError(f"{path}: root attribute {key!r} is {f.attrs.get(key)!r}; expected a count")
+    return int(value)
 
 
 def _finite(values: Any, path: Path, key: str) -> list[float]:
@@ -242,11 +310,9 @@ def _fields(
         if not isinstance(group, h5py.Group):
             continue
         for name in texts(group.attrs.get("field_names", [])):
-            d = dataset(group, name, path)
-            sample, time = bool(d.attrs.get("sample_varying", True)), bool(d.attrs.get("time_varying", True))
-            dim_varying = [
-                bool(v) for v in np.asarray(d.attrs.get("dim_varying", [True] * len(dims))).reshape(-1)
-            ]
+            d = field_dataset(group, name, path)
+            sample, time = _flag(d, "sample_varying", True, path), _flag(d, "time_varying", True, path)
+            dim_varying = _flags(d, "dim_varying", len(dims), path)
             want = ([n] if sample else []) + ([nt] if time else [])
             want += [s for s, v in zip(sizes, dim_varying) if v] + [len(dims)] * order
             if list(d.shape) != want:
@@ -287,14 +353,16 @@ def _scalars(f: h5py.File, path: Path, n: int) -> tuple[dict[str, Any], list[str
     if isinstance(group, h5py.Group):
         for name in texts(group.attrs.get("field_names", [])):
             d = dataset(group, name, path)
-            if d.attrs.get("time_varying", False):
+            if _flag(d, "time_varying", False, path):
                 skipped.append(name)
                 continue
-            values = np.asarray(d[()]).reshape(-1)
-            if not np.issubdtype(values.dtype, np.number):
+            if d.dtype.kind not in "fiu":  # strings, booleans: not a coefficient
                 skipped.append(name)
                 continue
-            if d.attrs.get("sample_varying", False):
+            values = read_small(d, path, max(n, 1)).reshape(-1)
+            if len(values) == 0:
+                raise DataError(f"{path}: scalar {name!r} holds no values")
+            if _flag(d, "sample_varying", False, path):
                 if len(values) != n:
                     raise DataError(f"{path}: scalar {name!r} has {len(values)} values for {n} trajectories")
                 coeffs[name] = values.astype(np.float64)
@@ -316,23 +384,3 @@ def _boundaries(f: h5py.File, dims: list[str]) -> dict[str, str]:
                 if dim in dims:
                     kinds.setdefault(SPATIAL_AXES[dims.index(dim)], set()).add(kind)
     return {axis: "+".join(sorted(k)) for axis, k in sorted(kinds.items())}
-
-
-def _reference_stats(path: Path, components: dict[str, tuple[str, list[int]]]) -> dict[str, dict[str, float]]:
-    """The Well's ``stats.yaml`` (per field, per statistic) regrouped per sfm column."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a mapping of statistics (mean, std, ...)")
-    out: dict[str, dict[str, float]] = {}
-    for column, (field, comp) in components.items():
-        for stat, per_field in data.items():
-            if isinstance(per_field, dict) and field in per_field:
-                value = np.asarray(per_field[field], dtype=np.float64)
-                try:
-                    out.setdefault(column, {})[stat] = float(value[tuple(comp)] if comp else value)
-                except (IndexError, TypeError):
-                    raise DataError(f"{path}: {stat}.{field} does not match the field's components") from None
-    return out

@@ -116,3 +116,23 @@ def test_bad_inputs(tmp_path):
         import_dataset("npz", [tmp_path / "u.npy", tmp_path / "junk.npz"], tmp_path / "ds", progress=False)
     with pytest.raises(ConfigError, match="unknown option 'familly' \\(did you mean 'family'"):
         import_dataset("npz", [tmp_path / "u.npy"], tmp_path / "ds", familly="x", progress=False)
+
+
+def test_npz_split_option_and_two_trajectories(tmp_path):
+    data = arrays(n=2)
+    np.savez(tmp_path / "two.npz", **data)
+    ds = load_field_dataset(import_dataset("npz", [tmp_path / "two.npz"], tmp_path / "a", progress=False))
+    assert (
+        ds.meta.splits == {"train": 2, "validation": 0, "test": 0}
+        and "fewer than 3" in ds.meta.source["split"]
+    )
+    np.testing.assert_array_equal(
+        ds.arrays("train", "u")[np.argsort(ds.column("train", "source_index"))], data["u"]
+    )
+    ds = load_field_dataset(
+        import_dataset("npz", [tmp_path / "two.npz"], tmp_path / "b", split="validation", progress=False)
+    )
+    assert ds.meta.splits == {"train": 0, "validation": 2, "test": 0}
+    with pytest.raises(ConfigError, match="unknown split 'tests' \\(did you mean 'test'"):
+        import_dataset("npz", [tmp_path / "two.npz"], tmp_path / "c", split="tests", progress=False)
+    assert not (tmp_path / "c").exists()

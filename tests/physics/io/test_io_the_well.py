@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sfm.data import import_dataset, load_field_dataset
-from sfm.errors import DataError
+from sfm.errors import ConfigError, DataError
 
 NT, NX, NY = 4, 5, 3
 SPLITS = ("train", "validation", "test")
@@ -187,3 +187,92 @@ def test_broken_well_files(well, tmp_path):
     with pytest.raises(DataError, match="missing group 'dimensions'"):
         import_dataset("the-well", [root], tmp_path / "ds", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny_flow"]
+
+
+def write_well_3d(path: Path, n: int = 3, shape=(3, 4, 2), nt: int = 3) -> dict[str, np.ndarray]:
+    """A 3D Well file: a scalar field, a vector field, a field constant in time, open and wall boundaries."""
+    rng = np.random.default_rng(5)
+    arrays = {
+        "pressure": rng.standard_normal((n, nt, *shape)).astype(np.float32),
+        "velocity": rng.standard_normal((n, nt, *shape, 3)).astype(np.float32),
+        "porosity": rng.random((n, *shape)).astype(np.float32),  # per trajectory, constant in time
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.attrs.update(dataset_name="tiny_3d", grid_type="cartesian", n_spatial_dims=3, n_trajectories=n)
+        f.attrs["simulation_parameters"] = ["Re"]
+        f.attrs["Re"] = 100.0
+        dims = f.create_group("dimensions")
+        dims.attrs["spatial_dims"] = ["x", "y", "z"]
+        dims["time"] = np.linspace(0, 1, nt)
+        for axis, size in zip("xyz", shape):
+            dims[axis] = np.linspace(0, 1, size)
+            dims[axis].attrs.update(sample_varying=False, time_varying=False)
+        bcs = f.create_group("boundary_conditions")
+        for name, kind, dim in (
+            ("xp", "PERIODIC", "x"),
+            ("yw", "WALL", "y"),
+            ("zo", "OPEN", "z"),
+            ("zw", "WALL", "z"),
+        ):
+            g = bcs.create_group(name)
+            g.attrs.update(bc_type=kind, associated_dims=[dim], sample_varying=False, time_varying=False)
+        for group, fields in {
+            "t0_fields": [("pressure", True), ("porosity", False)],
+            "t1_fields": [("velocity", True)],
+        }.items():
+            g = f.create_group(group)
+            g.attrs["field_names"] = [name for name, _ in fields]
+            for name, time in fields:
+                g[name] = arrays[name]
+                g[name].attrs.update(sample_varying=True, time_varying=time, dim_varying=[True] * 3)
+        f.create_group("scalars").attrs["field_names"] = []
+    return arrays
+
+
+def _3d_stats(std_velocity: bool) -> dict:
+    stats = {"mean": {"pressure": 0.1, "porosity": 0.5, "velocity": [1.0, 2.0, 3.0]}}
+    stats["std"] = {"pressure": 2.0, "porosity": 0.25}
+    if std_velocity:
+        stats["std"]["velocity"] = [4.0, 5.0, 6.0]
+    return stats
+
+
+def test_a_3d_well_file_with_complete_stats_normalizes_with_them(tmp_path):
+    from sfm.physics.io.the_well import normalization_stats
+
+    root = tmp_path / "tiny_3d"
+    arrays = write_well_3d(root / "data" / "train" / "tiny_3d_00.hdf5")
+    (root / "stats.yaml").write_text(yaml.safe_dump(_3d_stats(std_velocity=True)))
+    ds = load_field_dataset(import_dataset("the-well", [root], tmp_path / "ds", progress=False))
+    m = ds.meta
+    assert m.ndim == 3 and m.fields == ["pressure", "porosity", "velocity_x", "velocity_y", "velocity_z"]
+    assert m.field_shapes["porosity"] == [1, 3, 4, 2] and m.field_shapes["velocity_z"] == [3, 3, 4, 2]
+    assert m.extra["constant_in_time"] == ["porosity"] and m.coefficients == {"Re": 100.0}
+    assert m.boundary_conditions == {"x": "periodic", "y": "wall", "z": "open+wall"}
+    assert m.extra["normalization"] == {"source": "reference", "missing": []}
+    assert normalization_stats(m)["velocity_z"] == {"mean": 3.0, "std": 6.0}
+    for split in SPLITS:
+        for r, i in enumerate(ds.column(split, "source_index")):
+            np.testing.assert_array_equal(ds.arrays(split, "pressure")[r], arrays["pressure"][i])
+            np.testing.assert_array_equal(ds.arrays(split, "velocity_y")[r], arrays["velocity"][i, ..., 1])
+            np.testing.assert_array_equal(ds.arrays(split, "porosity")[r], arrays["porosity"][i][None])
+
+
+def test_missing_stats_keys_warn_once_and_fall_back_to_train_stats(tmp_path, capsys):
+    from sfm.cli import main
+    from sfm.physics.io.the_well import normalization_stats
+
+    root = tmp_path / "tiny_3d"
+    write_well_3d(root / "data" / "train" / "tiny_3d_00.hdf5")
+    (root / "stats.yaml").write_text(yaml.safe_dump(_3d_stats(std_velocity=False)))
+    code = main(["data", "import", "the-well", str(root), "--out", str(tmp_path / "ds"), "--no-progress"])
+    _, err = capsys.readouterr()
+    assert code == 0 and err.count("sfm: warning:") == 1 and err.count("\n") == 1, err
+    assert "no std.velocity_x, std.velocity_y, std.velocity_z;" in err and "train split" in err
+    m = load_field_dataset(tmp_path / "ds").meta
+    assert m.extra["normalization"]["source"] == "train"
+    assert m.extra["normalization"]["missing"] == ["std.velocity_x", "std.velocity_y", "std.velocity_z"]
+    assert normalization_stats(m)["pressure"] == {k: m.stats["pressure"][k] for k in ("mean", "std")}
+    with pytest.raises(ConfigError, match="did you mean 'train'"):
+        import_dataset("the-well", [root], tmp_path / "other", normalization="trian", progress=False)
