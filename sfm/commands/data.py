@@ -1,9 +1,11 @@
-"""``sfm data generate|import|info``: build field data sets and describe them.
+"""``sfm data generate|import|info|overlap``: build field data sets, describe and compare them.
 
     sfm data generate burgers --num-samples 1000 --out data/burgers --set nu=0.001,0.1 --num-proc 2
     sfm data import pdebench 1D_Burgers_Sols_Nu0.01.hdf5 1D_Burgers_Sols_Nu0.1.hdf5 --out data/pdebench-burgers
     sfm data import the-well datasets/active_matter --out data/active-matter
+    sfm data import pdebench 2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_128_Test.hdf5 --split test --out data/cfd-test
     sfm data info data/burgers
+    sfm data overlap data/pdebench-burgers data/burgers --fail-on-overlap    # shared trajectories (exit 1 if leaked)
 
 ``--set key=value`` values are YAML scalars (``nu=0.01``, ``nx=256``); ``nu=0.001,0.1`` or ``nu=[0.001,0.1]``
 is a ``[low, high]`` range drawn per trajectory. For ``import`` they are the importer's options
@@ -13,6 +15,8 @@ is a ``[low, high]`` range drawn per trajectory. For ``import`` they are the imp
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from typing import Any
 
 import yaml
@@ -37,12 +41,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     i = data.add_parser("import", help="import PDEBench, The Well or NumPy files (see `sfm list importers`)")
     i.add_argument("format", help="importer name (see `sfm list importers`)")
     i.add_argument("paths", nargs="+", help="input files or folders")
+    i.add_argument(
+        "--split",
+        metavar="{train,validation,test}",
+        help="put every trajectory into this split (default: a seeded 80/10/10 split, The Well's folders, "
+        "or all in train for fewer than 3 trajectories)",
+    )
     _common(i)
     i.set_defaults(func=run_import)
 
     n = data.add_parser("info", help="describe a field data set")
     n.add_argument("path", help="data set folder")
     n.set_defaults(func=run_info)
+
+    o = data.add_parser("overlap", help="trajectories two data sets share (train/eval contamination check)")
+    o.add_argument("a", help="first data set folder")
+    o.add_argument("b", help="second data set folder")
+    o.add_argument(
+        "--fail-on-overlap",
+        action="store_true",
+        help="exit 1 when a validation/test trajectory of one is in the other's train split (for CI)",
+    )
+    o.set_defaults(func=run_overlap)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -114,18 +134,34 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from sfm.data import import_dataset
+    from sfm.physics.io.the_well import NormalizationWarning
+    from sfm.physics.metadata import FieldMeta
 
-    out = import_dataset(
-        args.format,
-        args.paths,
-        args.out,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-        num_proc=args.num_proc,
-        **parse_sets(args.sets),
-    )
-    print(f"wrote {out}")
+    options = parse_sets(args.sets)
+    if args.split:
+        options["split"] = args.split
+    with warnings.catch_warnings(record=True) as caught:  # an importer's notices, as one line each
+        warnings.simplefilter("always", NormalizationWarning)
+        out = import_dataset(
+            args.format,
+            args.paths,
+            args.out,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            num_proc=args.num_proc,
+            **options,
+        )
+    for w in caught:
+        if issubclass(w.category, NormalizationWarning):
+            print(f"sfm: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    meta = FieldMeta.load(out)
+    how = meta.source.get("split") or meta.source.get("splits") or "seeded split"
+    how += f", seed {args.seed}" if how == "seeded split" else ""
+    counts = ", ".join(f"{s} {n}" for s, n in meta.splits.items())
+    print(f"wrote {out} ({counts}: {how})")
     return 0
 
 
@@ -134,6 +170,14 @@ def run_info(args: argparse.Namespace) -> int:
 
     print(describe(load_field_dataset(args.path)))
     return 0
+
+
+def run_overlap(args: argparse.Namespace) -> int:
+    from sfm.data.overlap import format_report, overlap
+
+    report = overlap(args.a, args.b)
+    print(format_report(report))
+    return 1 if args.fail_on_overlap and report.leaks() else 0
 
 
 def describe(ds: Any) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 import sfm
 from sfm.data.builder import build, scalar_column
+from sfm.data.overlap import file_digests
 from sfm.data.splits import SPLIT_FRACTIONS
 from sfm.errors import ConfigError, DataError, UnknownNameError, did_you_mean
 from sfm.physics.metadata import SPLITS, FieldMeta
@@ -132,6 +133,8 @@ def import_dataset(
             raise DataError(f"{p}: no such file or folder")
     source = opener(files, **options)
     source.meta.source.update(_stamp())
+    # Which file each row came from, by content: what sfm.data.overlap compares (provenance of the rows).
+    source.meta.extra["file_digests"] = file_digests(source)
     return build(source, out, seed=seed, overwrite=overwrite, progress=progress, **build_opts)
 
 

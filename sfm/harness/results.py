@@ -50,6 +50,29 @@ class Scores:
 
 
 @dataclass
+class Contamination:
+    """How many of a task's eval trajectories the evaluated run trained on (:mod:`sfm.harness.contamination`).
+
+    Attributes:
+        overlapping: Eval trajectories found in the run's training data; None when it could not be checked.
+        of: Eval trajectories the task scored.
+        kind: The evidence found: ``simulator`` (seed and parameters), ``file`` (source file and index),
+            ``content`` (near-identical frames).
+        note: Why the check could not be made, when it could not.
+    """
+
+    overlapping: int | None
+    of: int
+    kind: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def contaminated(self) -> bool:
+        """True when some eval trajectory was trained on."""
+        return bool(self.overlapping)
+
+
+@dataclass
 class TaskResult:
     """Results of one eval task.
 
@@ -65,6 +88,8 @@ class TaskResult:
         extra: Family-specific results (noise curves, drift, per-family accuracy...).
         config: The task definition used.
         data_fingerprint: Fingerprint of the data the task read.
+        contamination: Eval trajectories the run trained on (None: not checked, e.g. a baseline; results
+            written before the check existed).
     """
 
     task: str
@@ -80,6 +105,7 @@ class TaskResult:
     extra: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     data_fingerprint: str | None = None
+    contamination: Contamination | None = None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 import sfm
+from sfm.harness import contamination
 from sfm.harness.compat import model_kind, record_section
 from sfm.harness.context import EvalContext, load_eval_data
 from sfm.harness.results import EvalResults, ModelInfo, TaskResult
@@ -69,6 +70,10 @@ def evaluate(
         if state.is_main_process and progress:
             print(f"==> eval {task.task} (v{task.version}, {task.family})", flush=True)
         result, rows, ex = run_task(task, loaded, limit=limit, batch_size=batch_size, seed=seed, state=state)
+        if state.is_main_process:  # the scored rows are gathered there
+            result.contamination = contamination.check(task, model, rows)
+            if progress and result.contamination and result.contamination.contaminated:
+                print(f"    warning: {contamination.describe(result.contamination)}", flush=True)
         results.tasks[task.task] = result
         samples[task.task] = rows
         examples[task.task] = ex

@@ -236,6 +236,14 @@ def _results_table(t: TaskResult) -> Table:
     return ["metric", "model", *t.baselines], rows
 
 
+def _contamination(t: TaskResult) -> dict[str, Any] | None:
+    """What the contamination check found (None: not checked, e.g. results written before it existed)."""
+    c = t.contamination
+    if c is None or c.overlapping is None:
+        return None
+    return {"overlapping": c.overlapping, "of": c.of, "kind": ", ".join(c.kind)}
+
+
 def results(tasks: Sequence[tuple[EvalResults, TaskResult]]) -> dict[str, Any]:
     """Per task: its identity, count, validity, date and seed, and the model beside each baseline."""
     return {
@@ -250,6 +258,7 @@ def results(tasks: Sequence[tuple[EvalResults, TaskResult]]) -> dict[str, Any]:
                 "date": res.date,
                 "seed": res.seed,
                 "table": _results_table(t),
+                "contamination": _contamination(t),
             }
             for res, t in tasks
         ]

@@ -122,6 +122,8 @@ class _Builder:
                 ref = own_ref.metrics.get(t.primary_metric) if own_ref else None
                 if t.model is not None and is_trained(kind):
                     e = _entry(t.model, t, src, t.validity, res.date)
+                    e.contamination = t.contamination
+                    self._note_contamination(names[i], key, t)
                     self._add_model(names[i], kind, res, key, e, ref)
                     self._add_example(path, t.task, key, names[i], res.model.encoding.get("fields", [""]))
                 for b, s in t.baselines.items():
@@ -130,6 +132,14 @@ class _Builder:
                     pending.setdefault((b, key), []).append((e, src))
                 self._add_noise(t, key, names[i] if t.model is not None else None)
         self._add_baselines(pending)
+
+    def _note_contamination(self, name: str, key: str, t: TaskResult) -> None:
+        c = t.contamination
+        if c is not None and c.contaminated:
+            self.notes.append(
+                f"{name} on {key}: {c.overlapping} of {c.of} eval trajectories are in its training data "
+                f"(found by {', '.join(c.kind)}); marked ⚠ contaminated: its score there is not a held-out score"
+            )
 
     def _task(self, t: TaskResult) -> str:
         key = task_key(t.task, t.version)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sfm.errors import DataError, did_you_mean
-from sfm.harness.results import MetricValue
+from sfm.harness.results import Contamination, MetricValue
 from sfm.publish.kinds import is_trained
 
 
@@ -30,6 +30,7 @@ class Entry:
     ratio: float | None = None  # error / reference (inverted for higher-is-better); None = not scored
     curve: list[float | None] = field(default_factory=list)
     date: str = ""
+    contamination: Contamination | None = None  # eval trajectories the model trained on (models only)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from sfm.publish import plots
 from sfm.publish.kinds import BUDGET_KEYS, KIND_ORDER, ORACLE, budget_cell
 from sfm.publish.leaderboard.build import fmt_num
 from sfm.publish.leaderboard.figures import task_figures
-from sfm.publish.leaderboard.model import Leaderboard, Row, TaskTable
+from sfm.publish.leaderboard.model import Entry, Leaderboard, Row, TaskTable
 from sfm.publish.leaderboard.scaling import ScalingReport, load_scaling
 from sfm.publish.templating import render
 from sfm.utils.io import atomic_write_json, atomic_write_text
@@ -37,7 +37,8 @@ FILES = {
 ROW_COLUMNS = ["rank", "name", "kind", "score", "n_scored"]
 TASK_COLUMNS = ["task", "version", "current", "metric", "higher_is_better"]
 ENTRY_COLUMNS = ["value", "ci_low", "ci_high", "n", "validity", "reference", "ratio", "source"]
-CSV_COLUMNS = ROW_COLUMNS + TASK_COLUMNS + ENTRY_COLUMNS + list(BUDGET_KEYS)
+CONTAMINATION_COLUMNS = ["contaminated", "contamination_of"]  # eval trajectories trained on, of those scored
+CSV_COLUMNS = ROW_COLUMNS + TASK_COLUMNS + ENTRY_COLUMNS + list(BUDGET_KEYS) + CONTAMINATION_COLUMNS
 BUDGET_HEADER = ["name", "kind", "steps", "examples seen", "CPU-seconds"]
 
 
@@ -46,6 +47,12 @@ BUDGET_HEADER = ["name", "kind", "steps", "examples seen", "CPU-seconds"]
 
 def _arrow(t: TaskTable) -> str:
     return "↑" if t.higher_is_better else "↓"
+
+
+def contamination_mark(e: Entry) -> str:
+    """`` ⚠ contaminated (k/n)`` when ``k`` of the ``n`` eval trajectories were trained on, else ``""``."""
+    c = e.contamination
+    return f" ⚠ contaminated ({c.overlapping}/{c.of})" if c is not None and c.contaminated else ""
 
 
 def _validity(row: Row, tasks: list[TaskTable]) -> str:
@@ -63,7 +70,12 @@ def overall_table(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
     rows = []
     for r in lb.rows:
         cells = [str(r.rank or "-"), r.name, r.kind, fmt_num(r.score), f"{r.n_scored}/{len(current)}"]
-        cells += [fmt_value(r.entries[t.key].value) if t.key in r.entries else "-" for t in current]
+        cells += [
+            fmt_value(r.entries[t.key].value) + contamination_mark(r.entries[t.key])
+            if t.key in r.entries
+            else "-"
+            for t in current
+        ]
         rows.append([*cells, _validity(r, current)])
     return header, rows
 
@@ -77,8 +89,9 @@ def task_table(lb: Leaderboard, t: TaskTable) -> tuple[list[str], list[list[str]
         r = lb.row(name)
         e = r.entries[t.key]
         validity = f"{e.validity:.0%}" if r.trained else "-"
+        label = name + contamination_mark(e)
         rows.append(
-            [str(i), name, r.kind, fmt_value(e.value), fmt_num(e.ratio), validity, str(e.value.n), e.source]
+            [str(i), label, r.kind, fmt_value(e.value), fmt_num(e.ratio), validity, str(e.value.n), e.source]
         )
     return header, rows
 
@@ -173,6 +186,8 @@ def to_csv(lb: Leaderboard) -> str:
             cells += [t.task, t.version, t.current, t.metric, t.higher_is_better]
             cells += [v.value, v.ci_low, v.ci_high, v.n, e.validity, e.reference, e.ratio, e.source]
             cells += [r.budget.get(k) for k in BUDGET_KEYS]
+            c = e.contamination
+            cells += [c.overlapping, c.of] if c is not None else [None, None]
             w.writerow([_cell(x) for x in cells])
     return buf.getvalue()
 
