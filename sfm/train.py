@@ -16,6 +16,7 @@ evaluated on them into ``<output_dir>/eval/``.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sfm.errors import SfmError
+from sfm.errors import ConfigError, SfmError
 
 
 @dataclass
@@ -79,16 +80,24 @@ def run(
     from transformers import set_seed
 
     from sfm.training import setup
-    from sfm.training.args import resolve_deepspeed_config, training_arguments
+    from sfm.training.args import (
+        launch_from_env,
+        recipe_launch_problem,
+        resolve_deepspeed_config,
+        training_arguments,
+    )
     from sfm.training.peft_setup import quantization_config
     from sfm.training.recipe import model_kind, recipe_to_dict
-    from sfm.training.run_folder import make_session, save_run
+    from sfm.training.run_folder import make_session, save_run, train
 
     t, kind = recipe.training, model_kind(recipe.model)
     out = Path(t.output_dir)
 
     banner(f"seed ({kind} model)")
     resolve_deepspeed_config()
+    problem = recipe_launch_problem(recipe, launch_from_env(), recipe_path)
+    if problem:  # an unsupported (recipe x launch) cell: refused before any data is built
+        raise ConfigError(problem)
     set_seed(t.seed)
     qconfig = quantization_config(
         recipe.peft.method
@@ -123,8 +132,7 @@ def run(
     banner(f"train on {facts['world_size']} process(es), {facts['distributed_type']}{zero}")
     if session.checkpoint is not None:
         banner(f"resuming from {session.checkpoint}")
-    ckpt = str(session.checkpoint) if session.checkpoint else None
-    result = session.trainer.train(resume_from_checkpoint=ckpt)
+    result = train(session)  # Trainer.train, resuming from session.checkpoint
 
     banner("save")
     record = {
@@ -187,7 +195,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return train_and_evaluate(args, overrides)
     except SfmError as exc:
-        print(f"sfm.train: error: {exc}", file=sys.stderr)
+        # A recipe or launch error is the same on every rank of a launch: the main process says it once.
+        if not isinstance(exc, ConfigError) or int(os.environ.get("RANK", "0")) == 0:
+            print(f"sfm.train: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        # Saves are crash-safe (sfm.training.run_folder.save_run, setup.last_checkpoint): nothing to clean up.
+        print(
+            f"sfm.train: error: no space left on the device writing {exc.filename or 'the run folder'}; free "
+            "space and rerun the same command: it resumes from the last complete checkpoint",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -307,13 +307,14 @@ def test_zero3_loads_a_hub_format_model_partitioned(tmp_path):
     cpu_twin = tmp_path / "zero3_cpu.yaml"  # the GPU file, on 2 CPU processes
     cpu_twin.write_text(yaml.safe_dump({**raw, "num_processes": 2, "use_cpu": True}))
     recipe = ROOT / "recipes" / "tiny" / "llama" / "burgers-forecast" / "lora.yaml"
-    # new_tokens embedding: PEFT's row-wise trainable tokens ask for a CUDA device under ZeRO-3
+    # new_tokens rows on a partitioned model: PEFT's trainable-token layer asks for a CUDA device under ZeRO-3
+    # (peft/tuners/trainable_tokens/layer.py:92); sfm.training.peft_setup gathers the rows on the CPU instead.
     args = [
         str(recipe),
         "--model.name_or_path",
         str(hub),
         "--peft.new_tokens",
-        "embedding",
+        "rows",
         "--max_steps",
         "4",
         "--no-progress",

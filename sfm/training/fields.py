@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from sfm.errors import ConfigError
 from sfm.models.field_config import EncoderSection, FieldsSection, OperatorSection
-from sfm.models.field_io import FieldSpec
+from sfm.models.field_io import FIELD_MODEL_FILE, FieldSpec
 from sfm.tasks.windows import FieldWindows, coefficient_stats, field_stats
 
 #: Batch keys that reach the model's ``forward``; ``sfm_examples`` (trajectory, start) is popped by
@@ -72,10 +72,33 @@ class FieldRun:
     eval_dataset: WindowDataset | None
     collator: FieldCollator
     record: dict[str, Any]
+    #: The kind writes its own weights (``sfm.training.run_folder.save_run`` passes it the trained state dict).
+    saves_weights: ClassVar[bool] = True
 
-    def save(self, out: Path) -> None:
-        """Write the weights and ``field_model.json`` into the run folder (each atomically)."""
-        self.model.save(out)
+    def save(self, out: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        """Write the weights and ``field_model.json`` into the run folder (each atomically).
+
+        Args:
+            out: The folder.
+            state_dict: The trained model's whole state dict (gathered from the ranks under DeepSpeed ZeRO-3,
+                where the live parameters hold only this rank's shard); default: the model's own.
+        """
+        if self.record["field_model"]["kind"] == "operator":
+            _save_operator(self.model, out, state_dict)
+        else:
+            self.model.save(out, state_dict=state_dict)
+
+
+def _save_operator(model: Any, out: Path, state_dict: dict[str, torch.Tensor] | None) -> None:
+    """An operator's ``save``, from ``state_dict`` when one is given (the live weights are partitioned)."""
+    if state_dict is None:
+        model.save(out)
+        return
+    from sfm.models.operators import OperatorModel
+
+    whole = OperatorModel(model.field_io.spec, model.field_io.fields, model.section, model.name)
+    whole.load_state_dict({k: v for k, v in state_dict.items() if k != "_metadata"}, strict=True)
+    whole.save(out)
 
 
 def field_spec(windows: FieldWindows, fmt: Any) -> FieldSpec:
@@ -124,8 +147,11 @@ def training_windows(recipe: Any, sources: Any) -> tuple[FieldWindows, FieldWind
 
 
 def build_model(recipe: Any, spec: FieldSpec, kind: str) -> Any:
-    """The untrained model of kind ``operator`` or ``continuous`` for data ``spec``."""
+    """The untrained model of kind ``operator`` or ``continuous`` for data ``spec``; a ``name_or_path`` that
+    is a field run folder of the same kind warm-starts from it (:func:`warm_start`)."""
     m = recipe.model
+    if (Path(m.name_or_path) / FIELD_MODEL_FILE).is_file():
+        return warm_start(Path(m.name_or_path), spec, kind)
     fields = getattr(m, "fields", None) or FieldsSection()
     if kind == "operator":
         from sfm.models.operators import build_operator
@@ -135,6 +161,38 @@ def build_model(recipe: Any, spec: FieldSpec, kind: str) -> Any:
 
     encoder = getattr(m, "encoder", None) or EncoderSection()
     return build_continuous(spec, m, fields=fields, encoder=encoder, peft_section=recipe.peft)
+
+
+def warm_start(folder: Path, spec: FieldSpec, kind: str) -> Any:
+    """A saved field model (encoder, backbone, head or operator weights) to train further on data ``spec``.
+
+    Pretraining on other physics, then fine-tuning, is one model trained twice: the architecture and weights
+    come from ``folder``, the normalization statistics and coefficient names from the new data (they are
+    buffers rebuilt from the spec, not learned). The input and output channels must match, so families whose
+    coefficients differ in number train with ``model.fields.coefficients: false``.
+
+    Raises:
+        ConfigError: another kind of model, or channels / grid that do not fit the new data.
+    """
+    from sfm.models.field_io import FieldIO, load_field_run, read_field_model
+
+    saved = read_field_model(folder)
+    if saved["kind"] != kind:
+        raise ConfigError(
+            f"model.name_or_path {folder}: holds a {saved['kind']} model; this recipe trains a {kind}"
+        )
+    model = load_field_run(folder).model
+    old = model.field_io
+    new = FieldIO(spec, old.fields)
+    if (new.in_channels, new.out_channels, spec.space) != (old.in_channels, old.out_channels, old.spec.space):
+        raise ConfigError(
+            f"model.name_or_path {folder}: its model takes {old.in_channels} channels on grid {old.spec.space} "
+            f"-> {old.out_channels}; this data gives {new.in_channels} on {spec.space} -> {new.out_channels} "
+            "(same context frames, fields and grid needed; coefficients differing in number: "
+            "model.fields.coefficients: false)"
+        )
+    model.field_io = new.to(next(model.parameters()).device)
+    return model.train()
 
 
 def _field_model_record(recipe: Any, model: Any, spec: FieldSpec, kind: str) -> dict[str, Any]:

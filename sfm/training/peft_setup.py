@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from sfm.errors import ConfigError
@@ -86,7 +88,8 @@ def apply_peft(
         **kwargs,
     )
     try:
-        return get_peft_model(model, config)
+        with cpu_safe_trainable_tokens():
+            return get_peft_model(model, config)
     except ValueError as exc:  # e.g. target modules not found: say which exist
         raise ConfigError(f"peft: {exc}".splitlines()[0]) from None
 
@@ -95,3 +98,43 @@ def _tied(model: Any) -> bool:
     """True when the output head shares the input embedding's weight (GPT-2, T5 v1.0)."""
     out = model.get_output_embeddings()
     return out is not None and out.weight is model.get_input_embeddings().weight
+
+
+def _gather_rows(layer: Any, weight: Any, rows: Any, embed_dim: int) -> Any:
+    """The ``rows`` of a ZeRO-3-partitioned ``weight`` on every rank, on the weight's own device.
+
+    Replaces ``TrainableTokensLayer._collect_token_weights`` (peft 0.21.2,
+    ``peft/tuners/trainable_tokens/layer.py:92``), which builds its receive buffer on
+    ``torch.device("cuda", torch.cuda.current_device())`` and so raises "Torch not compiled with CUDA enabled"
+    on a CPU-only machine. Gathering with ``modifier_rank=None`` gives every rank the whole matrix, so each
+    rank copies its rows itself: no broadcast, no device to guess.
+    """
+    from peft.utils.integrations import gather_params_ctx
+
+    with gather_params_ctx([weight], modifier_rank=None):
+        return weight[rows].detach().clone()
+
+
+@contextlib.contextmanager
+def cpu_safe_trainable_tokens() -> Iterator[None]:
+    """Inside this block, PEFT's trainable token rows initialize under DeepSpeed ZeRO-3 without CUDA.
+
+    The patch is applied only where the upstream call would crash (no CUDA) and undone on exit; on a GPU
+    machine peft's own code runs.
+    """
+    import torch
+
+    try:
+        from peft.tuners.trainable_tokens.layer import TrainableTokensLayer
+    except ImportError:  # pragma: no cover - a peft without trainable tokens
+        yield
+        return
+    original = getattr(TrainableTokensLayer, "_collect_token_weights", None)
+    if original is None or torch.cuda.is_available():
+        yield
+        return
+    TrainableTokensLayer._collect_token_weights = _gather_rows
+    try:
+        yield
+    finally:
+        TrainableTokensLayer._collect_token_weights = original

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import sfm
-from sfm.errors import SfmError
+from sfm.errors import ConfigError, SfmError
 from sfm.models.run import BASE_DIR, RunRecord
 from sfm.training import setup
 from sfm.training.budget import TimeBudget, budget_record, spent_seconds
-from sfm.training.trainer import CheckpointGuard, JsonlLogger, SfmTrainer, distributed_facts
+from sfm.training.trainer import (
+    CheckpointGuard,
+    JsonlLogger,
+    SfmTrainer,
+    StopWhenComplete,
+    TrainingComplete,
+    distributed_facts,
+)
 from sfm.utils.io import atomic_write_json
 
 
@@ -85,14 +93,22 @@ def make_session(
         eval_dataset=prepared.eval_dataset,
         data_collator=prepared.collator,
     )
+    setup.fill_deepspeed_sizes(trainer, prepared.model)
     checkpoint = resume_checkpoint(out, resume)
     facts = {**distributed_facts(trainer), "zero3_init": setup.is_partitioned(prepared.model)}
+    if facts["zero_stage"] and any(p.is_complex() for p in prepared.model.parameters()):
+        # The recipe-level check in sfm.train catches the known cases; this catches any other complex weight.
+        raise ConfigError(
+            f"the model has complex parameters, which DeepSpeed ZeRO-{facts['zero_stage']} cannot shard; "
+            "launch it with DDP (launch/accelerate/cpu_ddp.yaml, multi_gpu.yaml) or one process"
+        )
     if checkpoint is not None:
         setup.check_resume(checkpoint, facts)
     clock = TimeBudget(max_time_s, spent_seconds(checkpoint), trainer)
     trainer.add_callback(JsonlLogger(out / "metrics.jsonl"))
     trainer.add_callback(CheckpointGuard(trainer))
     trainer.add_callback(clock)
+    trainer.add_callback(StopWhenComplete())
     if os.environ.get("SFM_FAULT_KILL_AT_STEP"):
         from sfm.training.trainer import FaultInjector
 
@@ -100,10 +116,37 @@ def make_session(
     return Session(trainer, clock, facts, checkpoint)
 
 
+def train(session: Session) -> Any:
+    """``Trainer.train`` from the session's checkpoint; a checkpoint already at ``max_steps`` (its final save
+    was interrupted) is loaded and not trained further (:class:`~sfm.training.trainer.StopWhenComplete`)."""
+    from transformers.trainer_utils import TrainOutput
+
+    trainer = session.trainer
+    ckpt = str(session.checkpoint) if session.checkpoint else None
+    try:
+        return trainer.train(resume_from_checkpoint=ckpt)
+    except TrainingComplete:
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        loss = sum(losses) / len(losses) if losses else float("nan")
+        return TrainOutput(trainer.state.global_step, loss, {})
+
+
+#: The staging folder of the final save, inside the run folder (a rename within one filesystem is atomic). A
+#: fixed name, not a per-process temporary one: under DeepSpeed every rank passes the same path to the
+#: collective ``Trainer.save_model``.
+STAGE_DIR = ".sfm-save.tmp"
+
+
 def save_run(
     session: Session, prepared: Prepared, result: Any, out: Path, record: dict[str, Any]
 ) -> RunRecord:
     """Save the trained weights, the kind's files and (last) the run record; every process calls this.
+
+    Crash-safe: everything is written into ``out/.sfm-save.tmp/`` first and checked (a saved adapter is read
+    back and compared with the weights in memory), then moved into ``out`` by renames, and ``sfm_run.json`` is
+    written last. A save killed or failing (a full disk) at any point leaves no run record, so the folder never
+    passes for a finished run, the checkpoints stay untouched, and the next launch resumes from the last
+    complete one and saves again.
 
     Args:
         session: The trained session.
@@ -116,25 +159,74 @@ def save_run(
     from sfm.training.trainer import verify_saved_adapter
 
     trainer = session.trainer
-    trainer.save_model(
-        str(out)
-    )  # gathers 16-bit weights under ZeRO-3 (stage3_gather_16bit_weights_on_model_save)
-    verify_saved_adapter(trainer.model, out, trainer)
-    run = None
-    if trainer.is_world_process_zero():
-        prepared.save(out)
-        trainable, total = count_parameters(prepared.model)
-        shared = {
-            **record,
-            "data": {**record.get("data", {}), "num_train_examples": len(prepared.train_dataset)},
-            "parameters": {"trainable": trainable, "total": total},
-            "train": _train_record(trainer, result),
-            "budget": _budget(session, len(prepared.train_dataset)),
-            "distributed": session.facts,
-        }
-        run = write_record(out, _merge(shared, prepared.record))
+    main = trainer.is_world_process_zero()
+    stage = out / STAGE_DIR
+    if main:
+        shutil.rmtree(stage, ignore_errors=True)  # left by a save that was killed
+    trainer.accelerator.wait_for_everyone()
+    try:
+        # Gathers 16-bit weights under ZeRO-3 (stage3_gather_16bit_weights_on_model_save).
+        trainer.save_model(str(stage))
+        verify_saved_adapter(trainer.model, stage, trainer)
+        state = full_state_dict(trainer) if getattr(prepared, "saves_weights", False) else None
+        run = None
+        if main:
+            prepared.save(stage) if state is None else prepared.save(stage, state_dict=state)
+            trainable, total = count_parameters(prepared.model)
+            shared = {
+                **record,
+                "data": {**record.get("data", {}), "num_train_examples": len(prepared.train_dataset)},
+                "parameters": {"trainable": trainable, "total": total},
+                "train": _train_record(trainer, result),
+                "budget": _budget(session, len(prepared.train_dataset)),
+                "distributed": session.facts,
+            }
+            publish(stage, out)
+            run = write_record(out, _merge(shared, prepared.record))
+    except BaseException:
+        if main:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
     trainer.accelerator.wait_for_everyone()
     return run
+
+
+def full_state_dict(trainer: Any) -> dict[str, Any] | None:
+    """The trained model's whole state dict on the main process (gathered from the ranks under ZeRO-3); a
+    collective call under DeepSpeed, so every process makes it."""
+    wrapped = trainer.model_wrapped if trainer.is_deepspeed_enabled else trainer.model
+    state = trainer.accelerator.get_state_dict(wrapped)
+    return state if trainer.is_world_process_zero() else None
+
+
+def publish(stage: Path, out: Path) -> None:
+    """Move the staged final save into the run folder, entry by entry, each by an atomic rename.
+
+    The old run record goes first, so a folder caught halfway (a kill between two renames) reads as
+    unfinished, and the adapter configs that name a base inside the staging folder are pointed at its new
+    place. A folder replaces its older copy through a swap (rename the old aside, rename the new in).
+    """
+    from sfm.models.run import RUN_FILE
+
+    (out / RUN_FILE).unlink(missing_ok=True)
+    staged = str(stage.resolve())
+    for cfg in stage.rglob("adapter_config.json"):
+        text = cfg.read_text(encoding="utf-8")
+        if staged in text:
+            data = json.loads(text)
+            base = data.get("base_model_name_or_path") or ""
+            data["base_model_name_or_path"] = base.replace(staged, str(out.resolve()), 1)
+            atomic_write_json(cfg, data)
+    for entry in sorted(stage.iterdir()):
+        dest = out / entry.name
+        if entry.is_dir() and dest.is_dir():
+            trash = out / f".{entry.name}.old-{os.getpid()}"
+            os.replace(dest, trash)
+            os.replace(entry, dest)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(entry, dest)
+    stage.rmdir()
 
 
 def write_record(out: Path, record: dict[str, Any]) -> RunRecord:

@@ -36,6 +36,7 @@ _CHECKPOINT_FILES = {
     "optimizer state": ("optimizer.pt", _DEEPSPEED),
     "scheduler state": ("scheduler.pt", _DEEPSPEED),
     "rng state": ("rng_state.pth", "rng_state_0.pth"),
+    "training arguments": ("training_args.bin",),
 }
 
 
@@ -173,6 +174,43 @@ def _resize_partitioned(model: Any, sci: ScienceTokenizer, init: str) -> None:
         resize_embeddings(model, sci, init=init)  # sizes now match: only sfm's row initialization runs
 
 
+# DeepSpeed's own defaults for the bucket sizes transformers derives from ``model.config.hidden_size``.
+_DEEPSPEED_BUCKETS = {
+    "zero_optimization.reduce_bucket_size": 500_000_000,
+    "zero_optimization.stage3_prefetch_bucket_size": 50_000_000,
+    "zero_optimization.stage3_param_persistence_threshold": 100_000,
+}
+
+
+def fill_deepspeed_sizes(trainer: Any, model: Any) -> None:
+    """Fill the DeepSpeed config's hidden-size ``"auto"`` entries for a model without ``config.hidden_size``.
+
+    transformers derives ``reduce_bucket_size`` and the ZeRO-3 prefetch and persistence thresholds from
+    ``model.config.hidden_size`` and raises a ValueError at ``train()`` when the model has no such config: sfm's
+    field models (a continuous model wraps its backbone; an operator has no backbone). They get the values
+    transformers would give their backbone (h^2, 0.9 h^2, 10 h), or DeepSpeed's own defaults when there is no
+    hidden size at all; entries the launch's JSON sets are left alone.
+    """
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    configs = {
+        id(c): c
+        for c in (getattr(plugin, "hf_ds_config", None), getattr(trainer.args, "hf_deepspeed_config", None))
+        if c is not None
+    }
+    if not configs or hasattr(getattr(model, "config", None), "hidden_size"):
+        return
+    sizes = [
+        m.config.hidden_size for m in model.modules() if hasattr(getattr(m, "config", None), "hidden_size")
+    ]
+    values = dict(_DEEPSPEED_BUCKETS)
+    if sizes:
+        h = int(max(sizes))
+        values = {k: v for k, v in zip(values, (h * h, int(0.9 * h * h), 10 * h), strict=True)}
+    for ds in configs.values():  # deepspeed_init reads the plugin's copy
+        for key, value in values.items():
+            ds.fill_only(key, value)
+
+
 def resolve_batch(per_device: int, grad_accum: int, world_size: int, global_batch: int | None) -> int:
     """Gradient accumulation steps that realise ``global_batch`` on ``world_size`` processes.
 
@@ -240,11 +278,38 @@ def checkpoint_missing(folder: Path) -> list[str]:
         missing += [
             f"rng_state_{r}.pth" for r in range(ranks) if not (folder / f"rng_state_{r}.pth").is_file()
         ]
+    tensors = [p for p in folder.iterdir() if p.suffix in _TENSOR_FILES]
     if (folder / _DEEPSPEED).is_file():
         tag = (folder / _DEEPSPEED).read_text(encoding="utf-8").strip()
         if not (folder / tag).is_dir():
             missing.append(f"DeepSpeed state {tag}/")
+        else:
+            tensors += [p for p in (folder / tag).iterdir() if p.suffix in _TENSOR_FILES]
+    missing += [f"torn {p.relative_to(folder)}" for p in sorted(tensors) if is_torn(p)]
     return missing
+
+
+_TENSOR_FILES = {".safetensors", ".pt", ".pth", ".bin"}
+
+
+def is_torn(path: Path) -> bool:
+    """True when a tensor file was cut short (a kill or a full disk mid-write), checked without loading it.
+
+    A safetensors file must be as long as its header says (8-byte length, JSON header, then the data up to
+    the largest ``data_offsets`` end); a ``torch.save`` file is a zip archive, whose directory is written last.
+    """
+    import zipfile
+
+    try:
+        if path.suffix == ".safetensors":
+            with open(path, "rb") as fh:
+                n = int.from_bytes(fh.read(8), "little")
+                header = json.loads(fh.read(n))
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+            return path.stat().st_size < 8 + n + max(ends, default=0)
+        return not zipfile.is_zipfile(path)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return True
 
 
 def check_resume(checkpoint: Path, facts: dict[str, Any]) -> None:

@@ -91,6 +91,25 @@ class CheckpointGuard(TrainerCallback):
             )
 
 
+class TrainingComplete(Exception):
+    """Raised by :class:`StopWhenComplete`: the resumed checkpoint already holds the last step."""
+
+
+class StopWhenComplete(TrainerCallback):
+    """Stops a resumed run whose checkpoint is already at ``max_steps`` before it takes another step.
+
+    transformers 5.24 resets ``should_training_stop`` in ``on_train_begin`` and checks it only after a step,
+    so resuming from the final checkpoint (left when the final save was killed or hit a full disk) trains past
+    ``max_steps`` to the end of the epoch. Raised at the first ``on_step_begin``, after the checkpoint's
+    weights, optimizer and RNG state are loaded and before any batch runs; ``sfm.training.run_folder.train``
+    catches it and the run goes straight to its final save.
+    """
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            raise TrainingComplete(state.global_step)
+
+
 class FaultInjector(TrainerCallback):
     """Kills the process with SIGKILL right after step ``SFM_FAULT_KILL_AT_STEP`` (crash-recovery tests).
 

@@ -1,7 +1,10 @@
 """The distributed paths for real, on CPU: accelerate launch with 2 processes under DDP (gloo), DeepSpeed
 ZeRO-2 and ZeRO-3 each reach the same losses as one process on the same global batch, report the distributed
 type and world size actually in effect (the wrong modes do not fail, they silently train copies), and save an
-adapter that loads and matches."""
+adapter that loads and matches. The recipe trains the added tokens' rows (``peft.new_tokens rows``, as the
+quickstart does): under ZeRO-3 that is the path whose upstream CUDA call sfm works around
+(:func:`sfm.training.peft_setup.cpu_safe_trainable_tokens`). These are the token cells of
+test_launch_matrix.py."""
 
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _train(cmd: list[str], home: Path, out: Path) -> dict:
-    args = [str(RECIPE), "--output_dir", str(out), "--no-progress"]
+    args = [str(RECIPE), "--output_dir", str(out), "--peft.new_tokens", "rows", "--no-progress"]
     proc = subprocess.run(cmd + args, env=_env(home), capture_output=True, text=True, timeout=1500, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return RunRecord.read(out).to_dict()
@@ -86,6 +89,16 @@ def test_two_processes_match_one(config, home, single):
     for key in a:
         assert a[key].numel() > 0, key  # the ZeRO-3 empty-adapter failure
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-4)
+    # The trained token rows moved away from the base's rows they started from.
+    base = load_file(out / "base" / "model.safetensors")
+    ids = json.loads((out / "adapter_config.json").read_text())["trainable_token_indices"]
+    deltas = {k: v for k, v in a.items() if "trainable_tokens_delta" in k}
+    assert len(deltas) == len(ids) >= 1
+    for key, rows in deltas.items():
+        start = base["lm_head.weight" if "lm_head" in key else "model.embed_tokens.weight"][
+            ids[key.split(".")[-3]]
+        ]
+        assert rows.shape == start.shape and not torch.equal(rows, start), key
     ckpt = json.loads((out / "checkpoint-6" / "sfm_checkpoint.json").read_text())
     assert ckpt["world_size"] == 2 and ckpt["zero_stage"] == stage
 
