@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import FunctionPredictor, field_data, field_spec, nrmse, rollout, task_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "tiny" / "continuous" / "burgers-llama.yaml"
@@ -37,66 +38,31 @@ RECIPE = ROOT / "recipes" / "tiny" / "continuous" / "burgers-llama.yaml"
 
 def load_data(recipe: Any) -> tuple[Any, Any]:
     """The recipe's field data set (generated into the ``$SFM_HOME`` cache on first use) and its format."""
-    from sfm.data import load_field_dataset
-    from sfm.data.cache import ensure_dataset, resolve_data_path
     from sfm.tasks import get_task_format
 
     d = recipe.data
-    path = resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
-    ensure_dataset(path, d.simulator, d.params, d.num_samples, d.seed, progress=False)
-    return load_field_dataset(path), get_task_format(d.task, **d.task_options)
+    return field_data(d), get_task_format(d.task, **d.task_options)
 
 
 def windows(recipe: Any, fs: Any, fmt: Any) -> dict[str, Any]:
     """Training windows, and ``(rollout steps, windows)`` of each eval task of the recipe."""
     from sfm.errors import ConfigError
-    from sfm.harness.tasks import load_task
     from sfm.tasks.windows import FieldWindows
 
     out: dict[str, Any] = {
         "train": FieldWindows.from_split(fs.split("train"), fs.meta, fmt, seed=recipe.data.seed)
     }
+    d = recipe.data
     for name in recipe.evaluation.tasks:
-        task = load_task(name)
-        d = recipe.data
+        task, w = task_windows(name, fs, fmt)
         if (task.data.simulator, task.data.params, task.data.num_samples) != (
             d.simulator,
             d.params,
             d.num_samples,
         ):
             raise ConfigError(f"{name}: scores other data than the recipe trains on")
-        w = FieldWindows.from_split(
-            fs.split(task.data.split),
-            fs.meta,
-            fmt,
-            rollout_steps=task.rollout_steps,
-            even=True,
-            windows_per_trajectory=task.windows_per_trajectory,
-        )
         out[name] = (task.rollout_steps, w)
     return out
-
-
-def field_spec(train: Any, fmt: Any) -> Any:
-    """The :class:`FieldSpec` of the training windows (training statistics)."""
-    from sfm.models.field_io import FieldSpec
-    from sfm.tasks.windows import coefficient_stats, field_stats
-
-    mean, std = field_stats(train)
-    cmean, cstd = coefficient_stats(train)
-    return FieldSpec(
-        n_fields=train.n_fields,
-        space=list(train.space),
-        context_frames=fmt.context_frames,
-        horizon=fmt.horizon,
-        coefficient_names=list(train.coefficient_names),
-        mean=mean.tolist(),
-        std=std.tolist(),
-        field_names=list(train.meta.fields),
-        family=train.meta.family,
-        coefficient_mean=cmean.tolist(),
-        coefficient_std=cstd.tolist(),
-    )
 
 
 def lr_at(step: int, total: int, peak: float, warmup_ratio: float, schedule: str) -> float:
@@ -133,37 +99,21 @@ def train(model: Any, data: Any, t: Any, steps: int) -> tuple[float, float, floa
     return time.process_time() - cpu0, time.perf_counter() - wall0, loss
 
 
-def rollout(predict: Any, w: Any, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(frames [N, steps*h, C, *S], targets)`` of an autoregressive rollout of ``predict(ctx, coef)``."""
-    batch = w.batch(np.arange(len(w)))
-    history, k = batch["context"].copy(), w.context_frames
-    frames = []
-    for _ in range(steps):
-        step = predict(history[:, -k:], batch["coefficients"])
-        frames.append(step)
-        history = np.concatenate([history, step], axis=1)
-    return np.concatenate(frames, axis=1), batch["target"]
-
-
-def nrmse(pred: np.ndarray, target: np.ndarray) -> float:
-    """The harness's nRMSE: per sample and frame, field 0 (Burgers has one), averaged."""
-    from sfm.metrics import aggregate, get_metric
-
-    return aggregate("nrmse", get_metric("nrmse")(pred[:, :, 0], target[:, :, 0]))
-
-
-def score(predict: Any, w: dict[str, Any]) -> dict[str, float]:
-    """nRMSE of ``predict`` on each eval task's windows (rolled out over its steps)."""
-    return {
-        k: nrmse(*rollout(predict, win, steps)) for k, v in w.items() if k != "train" for steps, win in [v]
-    }
+def score(predictor: Any, w: dict[str, Any]) -> dict[str, float]:
+    """nRMSE of a field predictor on each eval task's windows (rolled out over its steps, as the harness does)."""
+    scores = {}
+    for name, (steps, win) in ((k, v) for k, v in w.items() if k != "train"):
+        batch = win.batch(np.arange(len(win)))
+        scores[name] = nrmse(rollout(predictor, batch, steps), batch["target"])
+    return scores
 
 
 def baselines(w: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Persistence (last frame) and linear extrapolation (2 u_k - u_{k-1})."""
+    k = w["train"].context_frames
     return {
-        "persistence": score(lambda c, _: c[:, -1:], w),
-        "linear": score(lambda c, _: 2 * c[:, -1:] - c[:, -2:-1], w),
+        "persistence": score(FunctionPredictor(lambda c, _: c[:, -1:], k), w),
+        "linear": score(FunctionPredictor(lambda c, _: 2 * c[:, -1:] - c[:, -2:-1], k), w),
     }
 
 
@@ -179,7 +129,7 @@ def run_one(recipe: Any, spec: Any, w: dict[str, Any], steps: int) -> dict[str, 
     model = build_continuous(spec, m, fields=m.fields, encoder=m.encoder, peft_section=recipe.peft)
     cpu, wall, loss = train(model, w["train"], recipe.training, steps)
     predictor = FieldPredictor("continuous", spec, model)
-    scores = score(lambda c, p: predictor.predict_frames(c, p, 256), w)
+    scores = score(predictor, w)
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"steps": steps, "cpu_s": cpu, "wall_s": wall, "loss": loss, "trainable": n_train, **scores}
 

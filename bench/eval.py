@@ -14,7 +14,11 @@ and the quickstart's Burgers forecast prompts (2 context frames of 64 values in 
 2. constrained (``ScheduleProcessor``: the frame layout is forced) against unconstrained generation, at the
    largest batch size, in examples/s and generated tokens/s;
 3. autoregressive rollouts (``sfm.harness.forecast.model_rollout``, 5 steps; 3 with ``--quick``) in
-   rollouts/second, batched against one example per call.
+   rollouts/second, batched against one example per call;
+4. field-model rollouts (``sfm.harness.rollout.array_rollout``, what the harness runs for operator and
+   continuous models) on the windows of ``eval/tasks/rollout/burgers-tiny.yaml`` (10 steps): all windows
+   batched against a loop of one window per call, for an untrained FNO and continuous model of the tiny
+   recipes' architectures, with the largest difference between the two (float32 batching noise only).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+ROOT = Path(__file__).resolve().parents[1]
 # The quickstart's tiny backbone and data (recipes/quickstart.yaml), so the numbers describe what it runs.
 TINY = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
         "num_key_value_heads": 2}  # fmt: skip
@@ -106,6 +111,16 @@ def timed(fn: Any, repeats: int) -> tuple[float, Any]:
     return best, result
 
 
+def cpu_timed(fn: Any, repeats: int) -> tuple[float, Any]:
+    """Like :func:`timed`, in this process's CPU seconds (one thread: what the code itself cost)."""
+    best, result = np.inf, None
+    for _ in range(repeats):
+        t0 = time.process_time()
+        result = fn()
+        best = min(best, time.process_time() - t0)
+    return best, result
+
+
 def _tokens(outs: list[list[int]], eos: int) -> int:
     return sum(len(o[: o.index(eos) + 1]) if eos in o else len(o) for o in outs)
 
@@ -166,6 +181,75 @@ def rollouts(loaded: Any, fmt: Any, fs: Any, n: int, steps: int, batch: int, rep
         print(f"{f'batch {b}':<24}{t:>10.3f}{n / t:>13.2f}{base / t:>10.2f}")
 
 
+FIELD_RECIPES = {
+    "operator": ROOT / "recipes" / "tiny" / "operator" / "burgers-fno.yaml",
+    "continuous": ROOT / "recipes" / "tiny" / "continuous" / "burgers-llama.yaml",
+}
+
+
+def field_model(kind: str, spec: Any) -> Any:
+    """An untrained field predictor of a tiny recipe's architecture (rollout speed does not need training)."""
+    from sfm.models.field_io import FieldPredictor
+    from sfm.training.recipe import load_recipe
+
+    torch.manual_seed(0)
+    m = load_recipe(FIELD_RECIPES[kind]).model
+    if kind == "operator":
+        from sfm.models.operators import build_operator
+
+        model = build_operator(spec, m.name_or_path, m.operator, m.fields)
+    else:
+        from sfm.models.continuous import build_continuous
+
+        model = build_continuous(spec, m, fields=m.fields, encoder=m.encoder, peft_section=None)
+    return FieldPredictor(kind, spec, model)
+
+
+def field_rollouts(task_name: str, batch_size: int, repeats: int) -> None:
+    """Section 4: ``array_rollout`` over all of a task's windows at once against one window per call."""
+    from _common import field_spec, task_windows
+
+    from sfm.harness.rollout import array_rollout
+
+    task, win = task_windows(task_name)
+    b = win.batch(np.arange(len(win)))
+    ctx, coef, steps, n = b["context"], b["coefficients"], task.rollout_steps, len(win)
+    banner(f"4. field-model rollouts (array_rollout): {n} windows x {steps} steps of {task_name}")
+    print(
+        f"{'model':<12}{'batched CPU-s':>14}{'per-window CPU-s':>18}{'windows/CPU-s':>15}{'speed-up':>10}"
+        f"{'max |diff|':>12}"
+    )
+    spec = field_spec(win, _format(task))
+    for kind in FIELD_RECIPES:
+        predictor = field_model(kind, spec)
+        array_rollout(predictor, ctx[:2], coef[:2], 1, batch_size=2)  # warm-up
+
+        def loop(p=predictor):
+            return np.concatenate(
+                [
+                    array_rollout(p, ctx[i : i + 1], coef[i : i + 1], steps, batch_size=1).frames
+                    for i in range(n)
+                ]
+            )
+
+        t_all, together = cpu_timed(
+            lambda p=predictor: array_rollout(p, ctx, coef, steps, batch_size=batch_size).frames, repeats
+        )
+        t_one, alone = cpu_timed(loop, repeats)
+        diff = float(np.max(np.abs(together - alone)))
+        print(f"{kind:<12}{t_all:>14.3f}{t_one:>18.3f}{n / t_all:>15.0f}{t_one / t_all:>10.1f}{diff:>12.2e}")
+    print(
+        f"  (batched: batch_size {batch_size}, the recipes' evaluation.batch_size; per-window: batch_size 1;\n"
+        "  CPU seconds of this process, best of the repeats: with one thread, other processes do not add to them)"
+    )
+
+
+def _format(task: Any) -> Any:
+    from sfm.tasks import get_task_format
+
+    return get_task_format("forecast", **task.format)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer examples and batch sizes")
@@ -189,6 +273,7 @@ def main() -> None:
     batched_vs_loop(loaded, fmt, fs, prompts, sizes, repeats)
     constrained_vs_free(loaded, fmt, fs, prompts, sizes[-1], repeats)
     rollouts(loaded, fmt, fs, n_roll, steps, sizes[-1] if n_roll >= sizes[-1] else n_roll, 1)
+    field_rollouts("rollout/burgers-tiny", 64, repeats + 1)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import nrmse, rollout, task_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "tiny" / "operator" / "burgers-fno.yaml"
@@ -169,54 +170,15 @@ def data_path(path: Path, overrides: list[str], repeats: int, steps: int) -> Non
 
 
 # ---- 2. accuracy -------------------------------------------------------------------------------------------
-def _nrmse(pred: np.ndarray, target: np.ndarray) -> float:
-    """The harness's nRMSE of one-field frames ``[N, F, *space]``: per sample and frame, averaged."""
-    axes = tuple(range(2, target.ndim))
-    per = np.sqrt(np.mean((pred - target) ** 2, axis=axes)) / np.sqrt(np.mean(target**2, axis=axes))
-    return float(per.mean())
-
-
-def _rollout(predictor: Any, context: np.ndarray, coefficients: np.ndarray, steps: int) -> np.ndarray:
-    """Autoregressive rollout: each step's frames become the next step's context."""
-    history, frames = context, []
-    for _ in range(steps):
-        nxt = predictor.predict_frames(history[:, -predictor.context_frames :], coefficients, batch_size=256)
-        frames.append(nxt)
-        history = np.concatenate([history, nxt], axis=1)
-    return np.concatenate(frames, axis=1)
-
-
 def score(run: Path, task_name: str) -> tuple[float, float, int]:
     """``(model nRMSE, persistence nRMSE, windows)`` of a saved run on an eval task's windows."""
-    from sfm.data import cache, load_field_dataset
-    from sfm.harness.tasks import load_task
     from sfm.models.field_io import load_field_run
-    from sfm.tasks import get_task_format
-    from sfm.tasks.windows import FieldWindows
 
-    task = load_task(task_name)
-    d = task.data
-    path = cache.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
-    cache.ensure_dataset(path, d.simulator, d.params, d.num_samples, d.seed, progress=False)
-    fs = load_field_dataset(path)
-    fmt = get_task_format("forecast", **task.format)
-    win = FieldWindows.from_split(
-        fs.split(d.split),
-        fs.meta,
-        fmt,
-        rollout_steps=task.rollout_steps,
-        even=True,
-        windows_per_trajectory=task.windows_per_trajectory,
-    )
+    task, win = task_windows(task_name)
     b = win.batch(np.arange(len(win)))
-    pred = _rollout(load_field_run(run), b["context"], b["coefficients"], task.rollout_steps)
-    target = b["target"].astype(np.float64)
-    persistence = np.repeat(b["context"][:, -1:], target.shape[1], axis=1).astype(np.float64)
-    return (
-        _nrmse(pred[:, :, 0].astype(np.float64), target[:, :, 0]),
-        _nrmse(persistence[:, :, 0], target[:, :, 0]),
-        len(win),
-    )
+    pred = rollout(load_field_run(run), b, task.rollout_steps)
+    persistence = np.repeat(b["context"][:, -1:], b["target"].shape[1], axis=1)
+    return nrmse(pred, b["target"]), nrmse(persistence, b["target"]), len(win)
 
 
 class _Clock:
@@ -254,7 +216,12 @@ def accuracy(path: Path, overrides: list[str]) -> None:
             f"{recipe.model.name_or_path} n_modes={m.n_modes} width={m.hidden_channels} layers={m.n_layers} proj={m.projection_channels}; "
             f"{t.max_steps} steps x batch {t.per_device_train_batch_size}, lr {t.learning_rate}"
         )
-        print(f"training loop: {cpu:.1f} CPU-s ({wall:.1f} s wall); final loss {result.train_loss[-1]:.3g}")
+        loss = (
+            f"{result.train_loss[-1]:.3g}"
+            if result.train_loss
+            else "not logged (fewer steps than logging_steps)"
+        )
+        print(f"training loop: {cpu:.1f} CPU-s ({wall:.1f} s wall); final loss {loss}")
         for name in ("forecast/burgers-tiny", "rollout/burgers-tiny"):
             model, persistence, n = score(result.output_dir, name)
             print(f"  {name:24s} nRMSE {model:.5f}   persistence {persistence:.4f}   ({n} windows)")

@@ -11,8 +11,11 @@ Prints, measured in this run on a tiny Llama-architecture backbone (built from a
    sfm's guards (NaN check, JSONL log, checkpoint checks). The ratio sfm time / bare time is sfm's overhead
    (1.00 = none).
 2. effective (non-padding) tokens per second on variable-length examples -- forecast windows of 1, 2 and 3
-   frames at space strides 4 and 8, mixed -- with sfm's padded collator against its packed one (one row per
-   batch, positions restarting per example, attention kept within each example).
+   frames at space strides 4 and 8, mixed -- for every ``training.batching``: ``padding``,
+   ``group_by_length`` (the Trainer's length-grouped sampler), ``packing`` (examples bin-packed into rows as
+   long as the batch's longest) and ``flatten`` (one row per batch), each as a ratio to padding;
+3. the padding of the tiny symbolic-regression and PDE-identification recipes' examples, which bounds what
+   any batching can win on them.
 
 Each configuration runs as many times as ``--repeats`` (alternating, so a busy machine disturbs both alike)
 and reports its best run: other processes only ever add time. Times are taken by one callback that every
@@ -106,13 +109,13 @@ def run_sfm(recipe: Any, out: Path) -> tuple[float, float]:
 
 def examples_like_sfm(recipe: Any, run_dir: Path) -> tuple[Any, Any]:
     """The examples ``sfm.train`` trained on (same tokenizer from the run folder, same seed) and the tokenizer."""
-    from sfm.data import load_field_dataset
+    from sfm.data import cache, load_field_dataset
     from sfm.tasks import get_task_format
     from sfm.tokenize.vocab import ScienceTokenizer
     from sfm.training import examples as ex
 
     d = recipe.data
-    path = ex.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
+    path = cache.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
     fieldset = load_field_dataset(path)
     sci = ScienceTokenizer.load(run_dir)
     task = get_task_format(d.task, **d.task_options)
@@ -217,7 +220,7 @@ def mixed_examples(home: Path, quick: bool) -> tuple[Any, Any, Any]:
     """Variable-length examples: forecast windows of 1-3 frames at space strides 4 and 8, shuffled together."""
     import datasets
 
-    from sfm.data import load_field_dataset
+    from sfm.data import cache, load_field_dataset
     from sfm.tasks import get_task_format
     from sfm.tokenize.vocab import ScienceTokenizer
     from sfm.training import examples as ex
@@ -225,7 +228,9 @@ def mixed_examples(home: Path, quick: bool) -> tuple[Any, Any, Any]:
     run_dir = home / "runs" / "warm"
     recipe = bench_recipe(home, quick)
     d = recipe.data
-    fieldset = load_field_dataset(ex.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed))
+    fieldset = load_field_dataset(
+        cache.resolve_data_path(d.path, d.simulator, d.params, d.num_samples, d.seed)
+    )
     sci = ScienceTokenizer.load(run_dir)
     parts = []
     for horizon in (1, 2, 3):
@@ -245,14 +250,18 @@ def mixed_examples(home: Path, quick: bool) -> tuple[Any, Any, Any]:
 
 
 def run_collator(
-    ds: Any, sci: Any, base_dir: Path, out: Path, packing: bool
+    ds: Any, sci: Any, base_dir: Path, out: Path, batching: str
 ) -> tuple[float, float, int, int]:
-    """(wall s, CPU s, real tokens, tokens computed incl. padding) of SfmTrainer with one of sfm's collators."""
+    """(wall s, CPU s, real tokens, tokens computed incl. padding) of SfmTrainer with one ``training.batching``."""
+    import dataclasses
+
     import torch
     from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
 
+    from sfm.training.args import sampling_arguments
     from sfm.training.collators import make_collator
     from sfm.training.peft_setup import apply_peft
+    from sfm.training.tokens import with_lengths
     from sfm.training.trainer import SfmTrainer
 
     set_seed(0)
@@ -267,8 +276,10 @@ def run_collator(
         new_token_ids=sci.new_token_ids,
         trainable_modules=[],
     )
-    collator = make_collator(seq2seq=False, packing=packing, pad_id=sci.pad_id, bos_id=sci.bos_id)
-    computed = sum(collator(list(batch))["input_ids"].numel() for batch in _batches(ds, 8))
+    collator = make_collator(seq2seq=False, batching=batching, pad_id=sci.pad_id, bos_id=sci.bos_id)
+    if batching == "group_by_length":
+        ds = with_lengths(ds)
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
     args = TrainingArguments(
         output_dir=str(out),
         num_train_epochs=1,
@@ -281,36 +292,39 @@ def run_collator(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=True,
         remove_unused_columns=False,
+        **sampling_arguments(batching, names),
     )
     trainer = SfmTrainer(model=model, args=args, train_dataset=ds, data_collator=collator)
+    # the batches this trainer's sampler draws (group_by_length reorders them), through its collator
+    computed = sum(
+        collator([ds[i] for i in batch])["input_ids"].numel()
+        for batch in trainer.get_train_dataloader().batch_sampler
+    )
     quiet(trainer.train)
     real = sum(len(a) + len(b) + (sci.bos_id is not None) for a, b in zip(ds["prompt"], ds["completion"]))
     return (*LoopClock.last(), real, computed)
 
 
-def _batches(ds: Any, size: int):
-    rows = [ds[i] for i in range(len(ds))]
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
+BATCHINGS = ("padding", "group_by_length", "packing", "flatten")
 
 
-def packing(home: Path, quick: bool, repeats: int) -> None:
-    banner("packing vs padding on variable-length examples (effective = non-padding tokens)")
+def batching(home: Path, quick: bool, repeats: int) -> None:
+    banner("training.batching on variable-length examples (effective = non-padding tokens)")
     ds, sci, base = mixed_examples(home, quick)
     lengths = [len(a) + len(b) for a, b in zip(ds["prompt"], ds["completion"])]
     print(
         f"  {len(ds)} examples of {min(lengths)}-{max(lengths)} tokens (mean {statistics.mean(lengths):.0f}), "
         f"batch 8, 1 epoch, {repeats} alternating runs each"
     )
-    results: dict[str, list[tuple[float, float, int, int]]] = {"padding": [], "packing": []}
+    results: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in BATCHINGS}
     for i in range(repeats + 1):  # the first round warms up
         for name in results:
-            r = run_collator(ds, sci, base, home / "runs" / f"{name}-{i}", packing=name == "packing")
+            r = run_collator(ds, sci, base, home / "runs" / f"{name}-{i}", batching=name)
             if i:
                 results[name].append(r)
     print(
-        f"  {'collator':<10}{'wall s':>8}{'CPU s':>8}{'computed tokens':>17}{'padding':>9}"
-        f"{'effective tok/s (wall)':>24}{'tok/CPU-s':>11}"
+        f"  {'batching':<16}{'wall s':>8}{'CPU s':>8}{'computed tokens':>17}{'padding':>9}"
+        f"{'effective tok/s (wall)':>24}{'tok/CPU-s':>11}{'/ padding':>11}"
     )
     best = {}
     for name, rs in results.items():
@@ -318,10 +332,39 @@ def packing(home: Path, quick: bool, repeats: int) -> None:
         real, computed = rs[0][2], rs[0][3]
         best[name] = real / cpu
         print(
-            f"  {name:<10}{wall:>8.3f}{cpu:>8.3f}{computed:>17,}{1 - real / computed:>9.1%}{real / wall:>24,.0f}"
-            f"{real / cpu:>11,.0f}"
+            f"  {name:<16}{wall:>8.3f}{cpu:>8.3f}{computed:>17,}{1 - real / computed:>9.1%}{real / wall:>24,.0f}"
+            f"{real / cpu:>11,.0f}{best[name] / best['padding']:>11.2f}"
         )
-    print(f"  packing / padding, effective tokens per CPU-second: {best['packing'] / best['padding']:.2f}")
+    print("  (/ padding: effective tokens per CPU-second against padding's, best runs)")
+
+
+def recipe_padding(home: Path) -> None:
+    """The padding the shipped variable-length token recipes carry: the most any batching can win there."""
+    import numpy as np
+
+    from sfm.train import load_sources
+    from sfm.training.recipe import load_recipe
+    from sfm.training.tokens import prepare_tokens
+
+    banner("padding in the tiny symbolic and identify recipes (batch 8, random batches)")
+    for name in ("symbolic", "identify"):
+        out = home / "runs" / f"recipe-{name}"
+        recipe = load_recipe(
+            ROOT / "recipes" / "tiny" / name / "lora.yaml", ["--training.output_dir", str(out)]
+        )
+        prepared = quiet(
+            prepare_tokens, recipe, quiet(load_sources, recipe, progress=False), out, progress=False
+        )
+        ds, bos = prepared.train_dataset, int(prepared.sci.bos_id is not None)
+        lengths = np.array([len(a) + len(b) + bos for a, b in zip(ds["prompt"], ds["completion"])])
+        rows = np.random.default_rng(0).permutation(lengths)
+        batches = [b for b in np.array_split(rows, max(1, len(rows) // 8)) if b.size]
+        computed = sum(-(-int(b.max()) // 8) * 8 * b.size for b in batches)
+        pad = 1 - lengths.sum() / computed
+        print(
+            f"  {name:<9} {len(ds)} examples of {lengths.min()}-{lengths.max()} tokens: padding {pad:.1%}, "
+            f"so no batching can beat padding by more than {1 / (1 - pad):.2f}x there"
+        )
 
 
 def main() -> None:
@@ -348,7 +391,8 @@ def main() -> None:
         )
         start = time.perf_counter()
         overhead(home, args.quick, repeats)
-        packing(home, args.quick, repeats)
+        batching(home, args.quick, repeats)
+        recipe_padding(home)
         print(f"\n(total {time.perf_counter() - start:.0f} s)")
 
 

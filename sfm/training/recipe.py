@@ -81,7 +81,6 @@ class DataSection:
         max_eval_samples: Cap on validation examples.
         max_length: Examples longer than this many tokens are an error (never silently cut: a truncated
             target would train the model on half a frame).
-        packing: Pack several short examples into one sequence (padding-free, attention kept per example).
         mixture: More field data sets whose examples are mixed in (e.g. other PDE families for
             ``pde_identification``); they need the same fields as the main one.
         equations: An equation data set (``symbolic_regression``) instead of field data: ``source``
@@ -102,7 +101,6 @@ class DataSection:
     max_train_samples: int | None = None
     max_eval_samples: int | None = 256
     max_length: int = 4096
-    packing: bool = False
     mixture: list[MixtureSource] = field(default_factory=list)
     equations: EquationSpec | None = None
 
@@ -213,6 +211,11 @@ class TrainingSection:
         warmup_ratio: Fraction of the training steps spent on a linear learning-rate warmup, in [0, 1).
         report_to: Loggers besides ``metrics.jsonl`` (always written): ``tensorboard`` (needs
             ``sfm[tensorboard]``; events go to ``<output_dir>/logs``), ``wandb``...; empty = none.
+        batching: How token examples of different lengths become batches (token models; see
+            :mod:`sfm.training.collators`): ``padding`` (one example a row), ``group_by_length`` (rows of
+            similar lengths drawn together), ``packing`` (examples bin-packed into rows as long as the longest;
+            the CPU and SDPA choice), ``flatten`` (the batch in one row; the flash-attention choice). Packed
+            layouts give the padded loss exactly; ``group_by_length`` changes the order examples are seen in.
     """
 
     output_dir: str = "runs/sfm"
@@ -240,6 +243,7 @@ class TrainingSection:
     report_to: list[str] = field(default_factory=list)
     dataloader_num_workers: int = 0
     use_cpu: bool = False
+    batching: Literal["padding", "group_by_length", "packing", "flatten"] = "padding"
 
     def __post_init__(self) -> None:
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
@@ -303,6 +307,28 @@ class Recipe:
         except ConfigError as exc:
             raise ConfigError(f"data.encoding_options: {exc}") from None
         _check_simulator(self.data.simulator, self.data.params, "data.params")
+        _check_batching(self.training.batching, self.model)
+
+
+def _check_batching(batching: str, model: ModelSection) -> None:
+    """Only token models have variable-length examples, and only decoder-only backbones pack them."""
+    if batching == "padding":
+        return
+    kind = model_kind(model)
+    if kind != "token":
+        raise ConfigError(
+            f"training.batching: {batching!r} is for token models; {kind} models train on fixed-size "
+            "field windows (use 'padding')"
+        )
+    from sfm.models.backbones import is_tiny
+    from sfm.registry import BACKBONES
+
+    tiny = BACKBONES.get(model.name_or_path) if is_tiny(model.name_or_path) else None
+    if tiny is not None and tiny.seq2seq and batching in ("packing", "flatten"):
+        raise ConfigError(
+            f"training.batching: {batching!r} packs decoder-only sequences; the encoder-decoder "
+            f"{model.name_or_path} takes 'padding' or 'group_by_length'"
+        )
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:

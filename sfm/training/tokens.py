@@ -46,7 +46,16 @@ def _datasets(recipe: Any, sources: td.Sources, task: Any, sci: Any) -> tuple[An
         )
     # Plain Python rows for the DataLoader: the numpy format inherited from the field data costs ~4 ms a batch
     # for arrays the collators rebuild anyway, sfm's largest per-step overhead over a bare Trainer (bench/train.py).
-    return train.with_format(None), (val.with_format(None) if val is not None else None)
+    train, val = train.with_format(None), (val.with_format(None) if val is not None else None)
+    if recipe.training.batching == "group_by_length":  # the Trainer's LengthGroupedSampler reads this column
+        train, val = with_lengths(train), (with_lengths(val) if val is not None else None)
+    return train, val
+
+
+def with_lengths(ds: Any) -> Any:
+    """``ds`` plus a ``length`` column: tokens of each example (prompt + completion)."""
+    lengths = [len(p) + len(c) for p, c in zip(ds["prompt"], ds["completion"])]
+    return ds.add_column("length", lengths)
 
 
 def prepare_tokens(
@@ -83,7 +92,10 @@ def prepare_tokens(
     train_ds, eval_ds = _datasets(recipe, sources, task, sci)
     model = _model(recipe, sci, out, quantization)
     collator = make_collator(
-        seq2seq=setup.is_seq2seq(model), packing=d.packing, pad_id=sci.pad_id, bos_id=sci.bos_id
+        seq2seq=setup.is_seq2seq(model),
+        batching=recipe.training.batching,
+        pad_id=sci.pad_id,
+        bos_id=sci.bos_id,
     )
     tokens = int(sum(len(a) + len(b) for a, b in zip(train_ds["prompt"], train_ds["completion"])))
     record = {
