@@ -61,6 +61,11 @@ def _add_fit(actions: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--skip-degenerate", action="store_true", help="record unfittable curves instead of failing"
     )
+    p.add_argument(
+        "--reference",
+        metavar="ARM",
+        help="a reference arm (fno): every other arm's efficiency gain (EG) and accuracy gain (AG) over it",
+    )
     p.add_argument("--no-plots", action="store_true", help="write fit.json and fit.csv only")
     p.add_argument(
         "--out", type=Path, help="report folder (default: RESULTS/fit, or <csv stem>-fit beside it)"
@@ -92,6 +97,7 @@ def run_fit(args: argparse.Namespace) -> int:
         seed=args.seed,
         ci=args.ci,
         skip_degenerate=args.skip_degenerate,
+        reference=args.reference,
         **({"huber_delta": args.huber_delta} if args.huber_delta is not None else {}),
     )
     write_report(results, out, overwrite=args.overwrite, plots=not args.no_plots)

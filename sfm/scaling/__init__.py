@@ -2,7 +2,8 @@
 
 Fit one curve ``E(x) = E_inf + A x^-alpha`` (:func:`fit_power_law`) or the joint law
 ``L(N, D) = E + A/N^alpha + B/D^beta`` (:func:`fit_joint`), both robustly in log space with bootstrap
-intervals; read answers off them (:func:`x_for_target`, :func:`compute_optimal`, :func:`data_efficiency`);
+intervals; read answers off them (:func:`x_for_target`, :func:`compute_optimal`, :func:`data_efficiency`, and against a reference arm such
+as an FNO :func:`reference_gains` and :func:`crossing`);
 or do all of it for a sweep's results table (:func:`fit_results`) and write the report (:func:`write_report`).
 Sweeps of fine-tunes that produce those tables: :func:`load_spec`, :func:`plan_sweep`, :func:`run_sweep`. The
 command lines are ``sfm scaling run SPEC`` and ``sfm scaling fit RESULTS``.
@@ -24,6 +25,9 @@ _EXPORTS = {
     "compute_optimal": "sfm.scaling.derived",
     "data_efficiency": "sfm.scaling.derived",
     "x_for_target": "sfm.scaling.derived",
+    "reference_gains": "sfm.scaling.derived",
+    "crossing": "sfm.scaling.derived",
+    "cells_markdown": "sfm.scaling.markdown",
     "fit_results": "sfm.scaling.results",
     "write_report": "sfm.scaling.report",
     "ResultsTable": "sfm.scaling.table",

@@ -80,8 +80,9 @@ def read_cell(folder: str | Path) -> dict[str, Any] | None:
     return cell
 
 
-def tokens_seen(record: dict[str, Any]) -> tuple[int, int]:
-    """(examples, tokens) a run trained on, from its ``sfm_run.json``; tokens are examples x mean length."""
+def tokens_seen(record: dict[str, Any]) -> tuple[int, int | None]:
+    """(examples, tokens) a run trained on, from its ``sfm_run.json``; tokens are examples x mean length
+    (None for field models, continuous and operator, which read windows of numbers, not tokens)."""
     from sfm.training.setup import resolve_batch  # sfm.training.setup imports torch
 
     t = record["recipe"]["training"]
@@ -91,6 +92,8 @@ def tokens_seen(record: dict[str, Any]) -> tuple[int, int]:
     )
     n = int(record["data"]["num_train_examples"])
     seen = examples_seen(n, int(record["train"]["steps"]), t["per_device_train_batch_size"], accum, world)
+    if record["train"].get("tokens") is None:
+        return seen, None
     return seen, round(seen * record["train"]["tokens"] / n)
 
 
@@ -137,6 +140,7 @@ def finish_cell(out: str | Path, index: int, *, progress: bool = False) -> dict[
     timing = read_json(folder / TIMING_FILE) if (folder / TIMING_FILE).is_file() else {}
     if eval_s is not None:
         timing["eval_s"] = eval_s
+        timing["eval_cpu_s"] = _own_cpu_seconds()  # this process: its imports and the evaluation
         atomic_write_json(folder / TIMING_FILE, timing)
     cell = collect(plan, RunRecord.read(folder / "run").to_dict(), results, timing)
     atomic_write_json(folder / CELL_FILE, cell)
@@ -163,6 +167,9 @@ def collect(
         "eval": timing.get("eval_s"),
     }
     seconds["total"] = sum(v for v in (seconds["train"], seconds["eval"]) if v is not None)
+    # CPU-seconds (local launcher only): what the cell costs whatever else the machine was running.
+    cpu = [timing.get("train_cpu_s"), timing.get("eval_cpu_s")]
+    seconds["cpu"] = sum(cpu) if all(v is not None for v in cpu) else None
     return {
         "schema_version": SCHEMA_VERSION,
         "id": plan["id"],
@@ -211,7 +218,11 @@ def cell_row(cell: dict[str, Any]) -> dict[str, Any]:
             prefix = _family(task, row)
             row.update({f"{prefix}.{m}": v["value"] for m, v in sorted(cell["metrics"][task].items())})
     row.update(
-        train_loss=cell.get("train_loss"), seconds=(cell.get("seconds") or {}).get("total"), id=cell["id"]
+        train_loss=cell.get("train_loss"),
+        seconds=(cell.get("seconds") or {}).get("total"),
+        cpu_seconds=(cell.get("seconds") or {}).get("cpu"),
+        examples_seen=cell.get("examples_seen"),
+        id=cell["id"],
     )
     return row
 
@@ -293,6 +304,13 @@ def _family(task: str, row: dict[str, Any]) -> str:
     parts = task.replace("__", "/").split("/")
     prefix = parts[0] if len(parts) > 1 else task
     return task if any(k.startswith(prefix + ".") for k in row) else prefix
+
+
+def _own_cpu_seconds() -> float:
+    import resource
+
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
 
 
 def _mv(v: Any) -> dict[str, Any]:

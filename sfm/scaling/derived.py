@@ -175,3 +175,91 @@ def _positive(value: float, name: str) -> float:
     if not (np.isfinite(value) and value > 0):
         raise DataError(f"{name} must be finite and > 0, got {value!r}")
     return value
+
+
+def reference_gains(
+    arm: PowerLawFit, reference: PowerLawFit, x_points: Sequence[float] | np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """An arm's efficiency gain (EG) and accuracy gain (AG) over a reference arm, Poseidon-style.
+
+    At each sample count ``n`` of the arm: ``EG = E_ref^-1(E_arm(n)) / n`` (how many times more samples the
+    reference needs for the arm's error; > 1: the arm is more data-efficient) and ``AG = E_ref(n) / E_arm(n)``
+    (how many times lower the arm's error is at the same n; > 1: the arm is more accurate). Intervals pair
+    the i-th bootstrap replicate of one fit with the i-th of the other, as :func:`data_efficiency` does. An
+    EG of 1 or below, or an AG at or below 1, is a transfer that did not pay — reported as it is.
+
+    Args:
+        arm: Fit of the arm compared (pretrained, scratch...).
+        reference: Fit of the reference arm (an FNO trained from scratch), over the same x.
+        x_points: Sample counts; defaults to the arm's distinct measured ones.
+
+    Returns:
+        One dict per point: ``{"x", "error", "error_reference", "x_reference", "eg": {"value", "interval"},
+        "ag": {"value", "interval"}, "reachable", "extrapolated"}``.
+    """
+    eff = data_efficiency(arm, reference, x_points)
+    xs = np.array([p["x"] for p in eff])
+    n = min(len(arm.boot), len(reference.boot))
+    ag = reference.predict(xs) / arm.predict(xs)
+    ag_s = reference.predict_samples(xs)[:n] / arm.predict_samples(xs)[:n]
+    out = []
+    for i, p in enumerate(eff):
+        out.append(
+            {
+                "x": p["x"],
+                "error": p["error"],
+                "error_reference": float(reference.predict(xs[i])),
+                "x_reference": p["x_scratch"],
+                "eg": p["gain"],
+                "ag": {"value": float(ag[i]), "interval": _interval(ag_s[:, i], arm.ci)},
+                "reachable": p["reachable"],
+                "extrapolated": p["extrapolated"],
+            }
+        )
+    return out
+
+
+def crossing(a: PowerLawFit, b: PowerLawFit, *, extend: float = 10.0, points: int = 400) -> dict[str, Any]:
+    """Where two fitted curves cross: the x at which the lower curve changes, searched on a log grid.
+
+    The search spans the measured range of both fits widened ``extend`` times each way; crossings outside
+    the measured range are flagged ``extrapolated``. The interval is over the bootstrap replicate pairs that
+    cross once within the span (their share is ``fraction``; the rest do not cross there).
+
+    Returns:
+        ``{"crosses", "x", "interval", "fraction", "extrapolated", "lower_below", "lower_above"}``:
+        ``lower_below`` names which curve (``"a"`` or ``"b"``) is lower left of the (first) crossing.
+    """
+    lo = min(a.x_range[0], b.x_range[0]) / extend
+    hi = max(a.x_range[1], b.x_range[1]) * extend
+    grid = np.geomspace(lo, hi, points)
+    x0, lower = _first_crossing(np.log(a.predict(grid)) - np.log(b.predict(grid)), grid)
+    n = min(len(a.boot), len(b.boot))
+    diff = np.log(a.predict_samples(grid)[:n]) - np.log(b.predict_samples(grid)[:n])
+    xs = np.array([_first_crossing(d, grid)[0] for d in diff])
+    hit = np.isfinite(xs)
+    measured = max(a.x_range[0], b.x_range[0]) <= x0 <= min(a.x_range[1], b.x_range[1])
+    crosses = bool(np.isfinite(x0))
+    return {
+        "crosses": crosses,
+        "x": float(x0) if crosses else None,
+        "interval": _interval(xs[hit], a.ci) if hit.any() else [float("nan"), float("nan")],
+        "fraction": float(hit.mean()) if n else 0.0,
+        "extrapolated": bool(crosses and not measured),
+        "lower_below": lower,
+        "lower_above": None if lower is None else ("b" if lower == "a" else "a"),
+        "span": [float(lo), float(hi)],
+    }
+
+
+def _first_crossing(diff: np.ndarray, grid: np.ndarray) -> tuple[float, str | None]:
+    """First sign change of ``log E_a - log E_b`` on ``grid`` (log-linear interpolation), and which is lower
+    left of it; ``(nan, None)`` when the curves do not cross on the grid."""
+    sign = np.sign(diff)
+    idx = np.flatnonzero(sign[:-1] * sign[1:] < 0)
+    if idx.size == 0:
+        return float("nan"), None
+    i = idx[0]
+    t = diff[i] / (diff[i] - diff[i + 1])
+    x = float(np.exp(np.log(grid[i]) + t * (np.log(grid[i + 1]) - np.log(grid[i]))))
+    return x, "a" if diff[i] < 0 else "b"

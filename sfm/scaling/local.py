@@ -22,7 +22,7 @@ from typing import Any
 from sfm.models.run import RUN_FILE
 from sfm.scaling.cells import TIMING_FILE, cell_dir, read_cell
 from sfm.scaling.plan import Cell, Plan, Stage
-from sfm.utils.io import atomic_write_json
+from sfm.utils.io import atomic_write_json, read_json
 
 RUN_RECORD = RUN_FILE
 
@@ -142,14 +142,33 @@ def _execute(
             with lock:
                 p = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env)
                 procs.add(p)
-            rc = p.wait()
+            rc, cpu = _wait(p)
             with lock:
                 procs.discard(p)
         if rc != 0:
             return log, time.perf_counter() - t_job
         if name == "train":
-            atomic_write_json(job.folder / TIMING_FILE, {"train_s": time.perf_counter() - t0})
+            timing = {"train_s": time.perf_counter() - t0, "train_cpu_s": cpu}
+            atomic_write_json(job.folder / TIMING_FILE, timing)
+        elif name.startswith("pretrain:"):
+            path = job.folder / TIMING_FILE
+            timing = read_json(path) if path.is_file() else {}
+            atomic_write_json(path, {**timing, name: {"wall_s": time.perf_counter() - t0, "cpu_s": cpu}})
     return None, time.perf_counter() - t_job
+
+
+def _wait(p: subprocess.Popen) -> tuple[int, float | None]:
+    """Wait for ``p``; its exit code and the CPU-seconds it (and its children) used.
+
+    CPU time, not wall time, is what a sweep costs on a shared machine: wall time there depends on the
+    neighbours. ``os.wait4`` reports the child's own usage, which ``RUSAGE_CHILDREN`` cannot split between
+    cells running at once.
+    """
+    if not hasattr(os, "wait4"):  # pragma: no cover - not POSIX
+        return p.wait(), None
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, usage.ru_utime + usage.ru_stime
 
 
 def _outcome(job: Job, failed_log: Path | None) -> str:

@@ -190,6 +190,8 @@ def _arm_start(
     where: str,
 ) -> Stage | None:
     """The stage whose output this arm starts from (None: start from ``name`` itself)."""
+    if arm not in ("pretrained", "scratch"):
+        return None  # a reference arm: what its arm_overrides name, built from random weights
     if arm == "scratch":
         if is_tiny(name):
             return None  # a tiny backbone by name is built with random weights
@@ -229,6 +231,8 @@ def _pretrain_stage(
         d = apply_overrides(d, st.overrides)
         prev = f"@{sid}/{st.name}"
         d = apply_overrides(d, {"training": {"output_dir": prev}})
+        # A stage is scored by the cells that start from it, not on the base recipe's tasks (other physics).
+        d = {**d, "evaluation": {**(d.get("evaluation") or {}), "tasks": []}}
         recipe = config.from_dict(Recipe, d, where=f"{where}: pretrain.{st.name} (model {model.name})")
         recipes.append(config.to_dict(recipe))
     return Stage(sid, "pretrain", model.name, recipes, {}, prev, config_hash(recipes))

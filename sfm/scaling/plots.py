@@ -16,7 +16,8 @@ from matplotlib.lines import Line2D
 
 from sfm.scaling.fit import JointFit, PowerLawFit
 
-ARM_COLORS = {"pretrained": "tab:blue", "scratch": "tab:orange"}
+ARM_COLORS = {"pretrained": "tab:blue", "scratch": "tab:orange", "fno": "tab:green"}
+_BASELINE_STYLES = {"persistence": ("0.25", "-."), "linear": ("tab:purple", ":")}
 _EXTEND = 3.0  # draw the curves this factor beyond the measured range (dashed), so the reader sees the trend
 _MAX_EXTEND = 1e3  # ... and at most this far to reach a target's solution
 
@@ -37,6 +38,9 @@ def plot_curves(
         x_name, metric: Axis labels.
         title: Figure title.
         targets: Target errors to draw as horizontal lines, with each curve's solution marked.
+
+    Every measured cell is a point (seeds are separate points at the same x); each curve's baselines
+    (``"baselines"``: persistence, linear extrapolation on the same test windows) are horizontal lines.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for i, c in enumerate(curves):
@@ -44,8 +48,15 @@ def plot_curves(
         _draw_curve(ax, c["fit"], c.get("targets", []), color, _label(c, len(curves)))
     for t in targets:
         ax.axhline(t, color="0.4", lw=0.8, ls=":", label=f"target {t:g}")
+    for name, value in _baselines(curves).items():
+        color, ls = _BASELINE_STYLES.get(name, ("0.5", "-."))
+        ax.axhline(value, color=color, lw=1.0, ls=ls, label=f"{name} baseline {value:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # Frame the measurements and the lines drawn across them: an extrapolated band far left of the data
+    # can span decades and would flatten everything that was measured.
+    ys = [v for c in curves for v in c["fit"].y] + [*targets, *_baselines(curves).values()]
+    ax.set_ylim(min(ys) / 1.6, max(ys) * 1.6)
     ax.set_xlabel(x_name)
     ax.set_ylabel(metric)
     ax.set_title(title, fontsize=8)
@@ -55,6 +66,15 @@ def plot_curves(
     ax.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     return fig
+
+
+def _baselines(curves: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """One value per baseline over the curves of a plot (they score the same test windows)."""
+    vals: dict[str, list[float]] = {}
+    for c in curves:
+        for name, v in (c.get("baselines") or {}).items():
+            vals.setdefault(name, []).append(v)
+    return {name: float(np.mean(v)) for name, v in vals.items()}
 
 
 def _label(c: dict[str, Any], n: int) -> str:

@@ -34,6 +34,7 @@ def to_json(results: dict[str, Any]) -> dict[str, Any]:
         "curves": [_curve_json(c, x) for c in results["curves"]],
         "joint": [_joint_json(j) for j in results["joint"]],
         "efficiency": results["efficiency"],
+        "reference": results.get("reference", []),
         "skipped": results["skipped"],
     }
 
@@ -68,6 +69,7 @@ def _curve_json(c: dict[str, Any], x: str) -> dict[str, Any]:
         "params": _params_json(f),
         **_fit_quality(f),
         "targets": c["targets"],
+        "baselines": c.get("baselines", {}),
         "points": points,
     }
 
@@ -122,10 +124,10 @@ def _cell(v: Any) -> Any:
 def write_report(
     results: dict[str, Any], out: str | Path, *, overwrite: bool = False, plots: bool = True
 ) -> Path:
-    """Write ``fit.json``, ``fit.csv`` and (with ``plots``) one PNG per compared pair or lone curve.
+    """Write ``fit.json``, ``fit.csv`` and (with ``plots``) one PNG and SVG per task.
 
-    Plots: ``curves_<id>.png`` puts a task's pretrained and scratch curves on the same axes (lone curves get
-    their own), and ``joint_<id>.png`` shows each joint fit.
+    Plots: ``curves_<id>.png`` / ``.svg`` put the curves that differ only in arm (pretrained, scratch, a
+    reference arm) on the same axes, and ``joint_<id>.png`` shows each joint fit.
 
     Args:
         results: The output of :func:`~sfm.scaling.results.fit_results`.
@@ -151,17 +153,16 @@ def _write_plots(results: dict[str, Any], folder: Path) -> None:
     from sfm.scaling.plots import plot_curves, plot_joint
 
     s = results["settings"]
-    by_id = {c["id"]: c for c in results["curves"]}
-    panels = [[by_id[p["pretrained"]], by_id[p["scratch"]]] for p in results["efficiency"]]
-    paired = {c["id"] for panel in panels for c in panel}
-    panels += [[c] for c in results["curves"] if c["id"] not in paired]
-    for panel in panels:
+    for panel in _panels(results):
         # A pair is named by what its curves share; a pair may differ in model columns (LoRA vs full).
         shared = {k: v for k, v in panel[0]["group"].items() if all(c["group"].get(k) == v for c in panel)}
         name = ",".join(f"{k}={v}" for k, v in shared.items()) or "all"
         title = "\n".join(c["id"] for c in panel) if len(panel) > 1 else name
         fig = plot_curves(panel, x_name=s["x"], metric=s["metric"], title=title, targets=s["target_error"])
         fig.savefig(folder / f"curves_{_slug(name)}.png", dpi=120)
+        # SVG without a date or random ids, so a refit of the same cells writes the same bytes.
+        plt.rcParams["svg.hashsalt"] = "sfm"
+        fig.savefig(folder / f"curves_{_slug(name)}.svg", metadata={"Date": None})
         plt.close(fig)
     for j in results["joint"]:
         fig = plot_joint(j["fit"], D_name=s["joint_data"], metric=s["metric"], title=f"joint fit {j['id']}")
@@ -169,8 +170,31 @@ def _write_plots(results: dict[str, Any], folder: Path) -> None:
         plt.close(fig)
 
 
+def _panels(results: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Curves that differ only in their arm (and model columns: a LoRA arm against a full one) share a plot;
+    the pretrained/scratch pairs of ``efficiency`` decide the pairing where model columns differ."""
+    by_id = {c["id"]: c for c in results["curves"]}
+    panels = [[by_id[p["pretrained"]], by_id[p["scratch"]]] for p in results["efficiency"]]
+    for r in results.get("reference", []):
+        ref = by_id[r["reference"]]
+        home = next((p for p in panels if by_id[r["arm"]] in p), None)
+        if home is None:
+            home = [by_id[r["arm"]]]
+            panels.append(home)
+        for c in (by_id[r["arm"]], ref):
+            if c not in home:
+                home.append(c)
+    placed = {c["id"] for panel in panels for c in panel}
+    return panels + [[c] for c in results["curves"] if c["id"] not in placed]
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=-]+", "_", name).replace("=", "-").strip("_") or "all"
+
+
+def _arm_name(curve: str) -> str:
+    """The arm of a curve id (``task=burgers,arm=fno,...`` -> ``fno``)."""
+    return curve.split("arm=")[-1].split(",")[0] if "arm=" in curve else curve
 
 
 def summary(results: dict[str, Any]) -> str:
@@ -193,6 +217,20 @@ def summary(results: dict[str, Any]) -> str:
             f"{q['gain']['value']:.3g}x@{q['x']:g}{'*' if q['extrapolated'] else ''}" for q in p["points"]
         )
         lines.append(f"efficiency {p['pretrained']} vs scratch: {gains}  (* extrapolated)")
+    for r in results.get("reference", []):
+        gains = ", ".join(
+            f"EG {q['eg']['value']:.3g} AG {q['ag']['value']:.3g} @{q['x']:g}{'*' if q['extrapolated'] else ''}"
+            for q in r["points"]
+        )
+        lines.append(f"{_arm_name(r['arm'])} vs {_arm_name(r['reference'])}: {gains}")
+        c = r["crossing"]
+        if c["crosses"]:
+            tag = " (extrapolated)" if c["extrapolated"] else ""
+            lines.append(
+                f"    crossing at {x} = {c['x']:.3g}{tag}: {c['lower_below']} lower below, {c['lower_above']} above"
+            )
+        else:
+            lines.append(f"    no crossing in {x} {c['span'][0]:.3g}..{c['span'][1]:.3g}")
     for j in results["joint"]:
         q = j["fit"].params
         lines.append(f"joint {j['id']}: alpha={q['alpha']:.3g} beta={q['beta']:.3g} E={q['E']:.3g}")

@@ -17,7 +17,7 @@ import numpy as np
 import sfm
 from sfm.errors import DataError, UnknownNameError, did_you_mean
 from sfm.scaling import _robust
-from sfm.scaling.derived import compute_optimal, data_efficiency, x_for_target
+from sfm.scaling.derived import compute_optimal, crossing, data_efficiency, reference_gains, x_for_target
 from sfm.scaling.fit import fit_joint, fit_power_law
 from sfm.scaling.table import (
     AXES,
@@ -52,6 +52,7 @@ def fit_results(
     ci: float = 0.95,
     huber_delta: float = _robust.HUBER_DELTA,
     skip_degenerate: bool = False,
+    reference: str | None = None,
 ) -> dict[str, Any]:
     """Fit ``metric = E_inf + A * x^-alpha`` per curve, the joint ``L(N, D)``, and the derived answers.
 
@@ -69,6 +70,9 @@ def fit_results(
             each curve resamples with its own seed ``[seed, crc32(curve id)]``, stored with it.
         skip_degenerate: Record curves that cannot be fitted (too few points, flat) under ``"skipped"``
             instead of raising.
+        reference: A reference arm (``fno``): every other arm's curve gets its efficiency and accuracy gains
+            over it (:func:`~sfm.scaling.derived.reference_gains`) and their crossing point, under
+            ``"reference"``. Arms other than ``pretrained``/``scratch`` are refused unless named here.
 
     Raises:
         SfmError: Unknown axis/metric/group column (with the closest name), bad values (naming the rows),
@@ -76,14 +80,17 @@ def fit_results(
     """
     t = load_table(table)
     _check_names(t, x, metric, group_by, joint_data)
-    check_arms(t)
+    check_arms(t, extra=(reference,) if reference else ())
+    if reference and reference not in set(t.column("arm")):
+        raise DataError(f"{t.source}: --reference {reference!r}: no rows of that arm")
     by = list(group_by) if group_by is not None else _default_group_by(t, x)
     xs, ys = t.positive(x, what="x column"), t.positive(metric, what="metric column")
     targets, budgets = _as_list(target_error), _as_list(budget)
     settings = {"x": x, "metric": metric, "group_by": by, "target_error": targets, "budget": budgets}
     settings |= {"joint_data": joint_data, "n_bootstrap": n_bootstrap, "seed": seed, "ci": ci}
-    settings |= {"huber_delta": huber_delta, "source": t.source}
+    settings |= {"huber_delta": huber_delta, "source": t.source, "reference": reference}
     out: dict[str, Any] = {"settings": settings, "curves": [], "joint": [], "efficiency": [], "skipped": []}
+    out["reference"] = []
     out["provenance"] = {"sfm_version": sfm.__version__, "git": git_hash(), "date": now_iso()}
     kw = {"n_bootstrap": n_bootstrap, "ci": ci, "huber_delta": huber_delta}
     for group, idx in group_rows(t, by):
@@ -99,7 +106,15 @@ def fit_results(
         rows = [t.rows[i] for i in idx]
         derived = [x_for_target(fit, e) for e in targets]
         out["curves"].append(
-            {"id": cid, "group": group, "seed": cseed, "rows": rows, "fit": fit, "targets": derived}
+            {
+                "id": cid,
+                "group": group,
+                "seed": cseed,
+                "rows": rows,
+                "fit": fit,
+                "targets": derived,
+                "baselines": _baselines(t, idx, metric),
+            }
         )
     if not out["curves"]:
         raise DataError(
@@ -107,6 +122,9 @@ def fit_results(
         )
     out["efficiency"], unpaired = _efficiency(out["curves"], x)
     out["skipped"] += unpaired
+    if reference:
+        out["reference"], unmatched = _against_reference(out["curves"], reference, x)
+        out["skipped"] += unmatched
     out["joint"] = _joint_fits(t, ys, by, joint_data, budgets, seed, out["skipped"], kw)
     return out
 
@@ -169,6 +187,40 @@ def _efficiency(curves: list[dict[str, Any]], x: str) -> tuple[list[dict[str, An
     return pairs, notes
 
 
+def _against_reference(
+    curves: list[dict[str, Any]], reference: str, x: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each non-reference curve against the reference arm's curve of the same task: EG, AG, crossing."""
+    refs = [c for c in curves if c["group"].get("arm") == reference]
+    out, notes = [], []
+    for c in (c for c in curves if c["group"].get("arm") != reference):
+        match = _same(c, refs, drop=("arm", *_MODEL_COLUMNS))
+        if len(match) != 1:
+            why = f"{len(match)} {reference} curves" if match else f"no {reference} curve"
+            notes.append({"what": "reference", "id": c["id"], "reason": f"{why} to compare with"})
+            continue
+        ref = match[0]
+        cross = crossing(c["fit"], ref["fit"])
+        cross["lower_below"] = {"a": c["group"].get("arm"), "b": reference}.get(cross["lower_below"])
+        cross["lower_above"] = {"a": c["group"].get("arm"), "b": reference}.get(cross["lower_above"])
+        points = reference_gains(c["fit"], ref["fit"])
+        out.append({"arm": c["id"], "reference": ref["id"], "x": x, "points": points, "crossing": cross})
+    return out, notes
+
+
+def _baselines(t: ResultsTable, idx: np.ndarray, metric: str) -> dict[str, float]:
+    """Mean of each baseline's score (``<baseline>_<metric>`` columns of cells.csv) over a curve's rows:
+    persistence and linear extrapolation are the floors a trained model has to beat."""
+    out = {}
+    for name in ("persistence", "linear"):
+        col = f"{name}_{metric}"
+        if col in t.columns:
+            v = t.take(idx).numeric(col)
+            if np.isfinite(v).any():
+                out[name] = float(np.nanmean(v))
+    return out
+
+
 def _same(curve: dict[str, Any], others: list[dict[str, Any]], drop: tuple[str, ...]) -> list[dict[str, Any]]:
     key = {k: v for k, v in curve["group"].items() if k not in drop}
     return [o for o in others if {k: v for k, v in o["group"].items() if k not in drop} == key]
@@ -194,6 +246,12 @@ def _joint_fits(
     for group, idx in group_rows(t, jby):
         gid = curve_id(group)
         jseed = [int(seed), zlib.crc32(f"joint:{gid}".encode())]
+        if joint_data in t.columns and not np.isfinite(t.take(idx).numeric(joint_data)).any():
+            why = f"no {joint_data} recorded (field models, continuous and operator, read no tokens)"
+            if budgets:
+                raise DataError(f"--budget needs a joint fit of params and {joint_data}, but {gid} has {why}")
+            skipped.append({"what": "joint", "id": gid, "reason": why})
+            continue
         try:
             N, D = t.take(idx).positive("params"), t.take(idx).positive(joint_data)
             joint = fit_joint(

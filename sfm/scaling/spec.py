@@ -23,7 +23,9 @@ size is a complete size).
 Arms: ``scratch`` trains the same architecture from random weights (a tiny backbone by name; a Hub model
 through a random-init copy made by an ``init`` stage); ``pretrained`` starts from pretrained weights — a Hub
 model's own, or, for a tiny backbone (which has none), the output of the spec's ``pretrain`` stages, run once
-per model and cached. Every seed of the ``seeds`` list is a replicate (``training.seed``: initialisation of
+per model and cached. Any other arm is a *reference* (``fno``: a neural operator, the standard to beat): its
+``arm_overrides`` entry says what it trains, from random weights, on the same data and step budget; fits
+measure the other arms' data and accuracy gains against it. Every seed of the ``seeds`` list is a replicate (``training.seed``: initialisation of
 new weights and data order); the data set itself stays fixed.
 """
 
@@ -34,10 +36,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sfm import config
-from sfm.errors import ConfigError
+from sfm.errors import ConfigError, did_you_mean
 from sfm.scaling.table import ARMS
 
 LORA_METHODS = ("lora", "dora", "rslora", "qlora")
@@ -174,7 +176,9 @@ class SweepSpec:
         recipe: The base recipe, relative to the spec file.
         tasks: Physics variants by name. grid: The swept axes.
         overrides: Recipe overrides common to every cell and pretraining stage.
-        arms: ``pretrained`` and/or ``scratch``. arm_overrides: Recipe overrides per arm.
+        arms: ``pretrained``, ``scratch``, and reference arms: any other name with an entry in
+            ``arm_overrides`` that says what it trains (``model: {name_or_path: operator:fno}``), from random
+            weights, on the same data and budget. arm_overrides: Recipe overrides per arm.
         pretrain: Stages that make a tiny backbone's pretrained weights (other physics), in order.
         metric: The headline error column (a metric of each variant's first eval task).
         seeds: Replicates (``training.seed``). parallel: Cells at once (local) or array tasks at once (Slurm).
@@ -186,8 +190,8 @@ class SweepSpec:
     tasks: dict[str, TaskVariant]
     grid: Grid
     overrides: dict[str, Any] = field(default_factory=dict)
-    arms: list[Literal["pretrained", "scratch"]] = field(default_factory=lambda: list(ARMS))
-    arm_overrides: dict[Literal["pretrained", "scratch"], dict[str, Any]] = field(default_factory=dict)
+    arms: list[str] = field(default_factory=lambda: list(ARMS))
+    arm_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     pretrain: list[PretrainStage] = field(default_factory=list)
     metric: str = "nrmse"
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -204,6 +208,16 @@ class SweepSpec:
                 _check_name(name, f"tasks.{name}")
             if not self.arms:
                 raise ValueError("arms: name at least one of 'pretrained', 'scratch'")
+            for arm in self.arms:
+                _check_name(arm, "arms")
+                if arm not in ARMS and arm not in self.arm_overrides:
+                    raise ValueError(
+                        f"arms: {arm!r} is neither 'pretrained' nor 'scratch'{did_you_mean(arm, ARMS)}; a "
+                        f"reference arm needs an arm_overrides.{arm} entry saying what it trains"
+                    )
+            extra = sorted(set(self.arm_overrides) - set(self.arms))
+            if extra:
+                raise ValueError(f"arm_overrides: {', '.join(extra)} not in arms ({', '.join(self.arms)})")
             if not self.seeds:
                 raise ValueError("seeds: give at least one seed")
             _unique("arms", list(self.arms))

@@ -169,15 +169,18 @@ def curve_id(group: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={'' if v is None else v}" for k, v in group.items()) or "all"
 
 
-def check_arms(table: ResultsTable) -> None:
-    """Refuse arm names other than ``pretrained``/``scratch`` (a typo would silently skip comparisons)."""
+def check_arms(table: ResultsTable, extra: Sequence[str] = ()) -> None:
+    """Refuse arm names other than ``pretrained``/``scratch`` and the ``extra`` (reference) arms named: a
+    typo would silently skip comparisons."""
     if "arm" not in table.columns:
         return
+    known = (*ARMS, *extra)
     for i, v in enumerate(table.columns["arm"]):
-        if v not in ARMS:
+        if v not in known:
+            hint = "" if extra else f" (a reference arm: pass --reference {v})"
             raise UnknownNameError(
-                f"{table.source}: {table.rows[i]}: unknown arm {v!r}{did_you_mean(str(v), ARMS)}; "
-                f"known: {', '.join(ARMS)}"
+                f"{table.source}: {table.rows[i]}: unknown arm {v!r}{did_you_mean(str(v), known)}; "
+                f"known: {', '.join(known)}{hint}"
             )
 
 

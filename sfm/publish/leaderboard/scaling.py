@@ -54,7 +54,42 @@ def _fit_rows(fit: Any) -> list[list[str]]:
         items = fit.get(key, []) if isinstance(fit, dict) else []
         if isinstance(items, list):
             rows += [_fit_row(kind, c) for c in items if isinstance(c, dict)]
+    refs = fit.get("reference", []) if isinstance(fit, dict) else []
+    if isinstance(refs, list):
+        rows += [_gain_row(r) for r in refs if isinstance(r, dict) and isinstance(r.get("points"), list)]
     return rows
+
+
+def _arm(curve: Any) -> str:
+    text = str(curve)
+    return text.split("arm=")[1].split(",")[0] if "arm=" in text else text
+
+
+def _eg(p: dict[str, Any]) -> str:
+    if p.get("reachable") is False:  # JSON has no infinity: the reference's fitted floor is above this error
+        return f"inf (the reference's floor is above {p.get('error', 0):.3g})"
+    return _param(p.get("eg"))
+
+
+def _gain_row(r: dict[str, Any]) -> list[str]:
+    """An arm's efficiency gain (EG) and accuracy gain (AG) over the reference arm, per data size, in the
+    exponent table's columns (points: the sizes compared; other parameters: the gains and the crossing)."""
+    arm, ref = _arm(r.get("arm")), _arm(r.get("reference"))
+    pts = [p for p in r["points"] if isinstance(p, dict)]
+    gains = "; ".join(
+        f"n={p.get('x', '?'):g}: EG {_eg(p)}, AG {_param(p.get('ag'))}"
+        f"{' (extrapolated)' if p.get('extrapolated') else ''}"
+        for p in pts
+        if isinstance(p.get("x"), int | float)
+    )
+    c = r.get("crossing") if isinstance(r.get("crossing"), dict) else {}
+    if c.get("crosses") and isinstance(c.get("x"), int | float):
+        tag = ", extrapolated" if c.get("extrapolated") else ""
+        gains += f"; crosses {ref} at n={c['x']:.3g}{tag} ({c.get('lower_below')} lower below)"
+    elif c:
+        gains += f"; no crossing with {ref}"
+    law = f"EG = n_{ref}(E_{arm}(n)) / n; AG = E_{ref}(n) / E_{arm}(n)"
+    return [f"gains {arm} vs {ref}", law, str(len(pts)), "-", "-", gains or "-", "-"]
 
 
 def load_scaling(folders: list[str | Path]) -> tuple[list[ScalingReport], list[str]]:
