@@ -61,7 +61,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     try:
-        data = yaml_load(path.read_text())
+        data = yaml_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -88,8 +90,18 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
     return _build(cls, data, prefix="", where=where)
 
 
+# Line breaks a quoted key or value may carry (str.splitlines breaks on all of them): escaped, so an error
+# stays the one line the CLI promises even when a YAML key is "\n" or an override value spans lines.
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break escaped (``\\n``), for error messages that quote user input."""
+    return text.translate(_LINE_BREAKS)
+
+
 def _fail(where: str, msg: str) -> typing.NoReturn:
-    raise ConfigError(f"{where}: {msg}" if where else msg)
+    raise ConfigError(one_line(f"{where}: {msg}" if where else msg))
 
 
 def _build(cls: type, data: Any, *, prefix: str, where: str) -> Any:
@@ -281,13 +293,13 @@ def parse_overrides(cls: type, argv: Sequence[str]) -> dict[str, Any]:
     while i < len(items):
         arg = items[i]
         if not arg.startswith("--"):
-            raise ConfigError(f"unexpected argument {arg!r}: overrides look like --key value")
+            raise ConfigError(one_line(f"unexpected argument {arg!r}: overrides look like --key value"))
         key = arg[2:]
         if "=" in key:
             key, raw = key.split("=", 1)
         else:
             if i + 1 >= len(items):
-                raise ConfigError(f"override --{key} has no value")
+                raise ConfigError(one_line(f"override --{key} has no value"))
             i += 1
             raw = items[i]
         key = key.replace("-", "_")
@@ -297,10 +309,14 @@ def parse_overrides(cls: type, argv: Sequence[str]) -> dict[str, Any]:
             path = leaves[key][0]
         elif key in leaves:
             raise ConfigError(
-                f"override --{key} is ambiguous: use one of {', '.join('--' + p for p in leaves[key])}"
+                one_line(
+                    f"override --{key} is ambiguous: use one of {', '.join('--' + p for p in leaves[key])}"
+                )
             )
         else:
-            raise ConfigError(f"unknown override --{key}{did_you_mean(key, list(full) + list(leaves))}")
+            raise ConfigError(
+                one_line(f"unknown override --{key}{did_you_mean(key, list(full) + list(leaves))}")
+            )
         try:
             value = yaml_load(raw)
         except yaml.YAMLError:

@@ -49,12 +49,38 @@ def ensure_dataset(
     # Only a missing data set pays for datasets and accelerate: recipes and sweeps import this module.
     from accelerate import PartialState
 
-    from sfm.data.fieldset import generate_dataset
-
     state = PartialState()
     with state.main_process_first():
         if state.is_main_process and not (path / FILENAME).is_file():
+            _build_once(path, simulator, params, num_samples, seed, num_proc, progress)
+    return path
+
+
+def _build_once(
+    path: Path,
+    simulator: str,
+    params: dict[str, Any],
+    num_samples: int,
+    seed: int,
+    num_proc: int,
+    progress: bool,
+) -> None:
+    """Generate ``path`` unless another process (a second job or user on the same cache) already did.
+
+    A file lock beside the folder makes a second builder wait instead of building the same data twice; the
+    data set itself is written to a temporary folder and renamed into place, so a reader never sees half.
+    """
+    from filelock import FileLock
+
+    from sfm.data.fieldset import generate_dataset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    with FileLock(str(lock)):
+        if not (path / FILENAME).is_file():  # else built by the process that held the lock before us
             generate_dataset(
                 simulator, num_samples, path, seed=seed, num_proc=num_proc, params=params, progress=progress
             )
-    return path
+        # Removing the lock file is safe once the data set exists: whoever locks after this (the old file or a
+        # new one) finds the data and only reads it. A failed build keeps it (a few bytes) for the next try.
+        lock.unlink(missing_ok=True)

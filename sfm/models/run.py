@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sfm.errors import DataError
+from sfm.utils.io import read_json
 
 RUN_FILE = "sfm_run.json"
 BASE_DIR = "base"
@@ -116,7 +117,7 @@ class RunRecord:
         """
         path = Path(folder) / RUN_FILE
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = read_json(path)
         except FileNotFoundError:
             raise DataError(
                 f"{path}: no readable run record ({folder} is not a run folder written by sfm.train)"

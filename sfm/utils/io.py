@@ -59,14 +59,14 @@ def atomic_dir(dest: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         os.replace(tmp, dest)
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename (a reader never sees half)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.chmod(
             tmp, 0o666 & ~_UMASK
         )  # mkstemp creates 0600; published files must be readable like any other
@@ -76,6 +76,11 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -101,5 +106,15 @@ def atomic_write_json(path: str | Path, data: Any, *, indent: int = 2) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a JSON file.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: not UTF-8 (``UnicodeDecodeError``) or not JSON (``json.JSONDecodeError``, also for
+            nesting so deep that the decoder would exhaust Python's recursion limit).
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:  # "[[[[..." from a hostile or broken file: a decode error, not a crash
+        raise json.JSONDecodeError("nested too deeply", text[:40], 0) from None

@@ -32,6 +32,7 @@ import sympy
 from sfm.errors import SfmError, did_you_mean
 from sfm.physics.equations.parser import (
     FUNCTIONS,
+    MAX_DEPTH,
     MAX_NUMBER_CHARS,
     EquationError,
     _check_result,
@@ -137,16 +138,17 @@ def from_prefix(
     if not tokens:
         raise EquationError("empty prefix sequence")
     allowed = None if variables is None else set(variables)
-    # Each open operator is [label, arity, operands so far]; a finished node is handed to its parent.
+    # Each open operator is [label, arity, operands so far, their depths]; a finished node goes to its parent.
     stack: list[list] = []
     i = 0
     while i < len(tokens):
         tok = tokens[i]
         if tok in _ARITY or (tok == "eq" and i == 0):
-            stack.append([tok, _ARITY.get(tok, 2), []])
+            stack.append([tok, _ARITY.get(tok, 2), [], []])
             i += 1
             continue
         value, i = _leaf(tokens, i, parse_number, number_width, allowed)
+        depth = 0
         while True:  # close every operator this operand completes
             if not stack:
                 if i < len(tokens):
@@ -154,10 +156,16 @@ def from_prefix(
                 _check_result(value, " ".join(tokens[:20]))
                 return value
             stack[-1][2].append(value)
-            label, arity, args = stack[-1]
+            stack[-1][3].append(depth)
+            label, arity, args, depths = stack[-1]
             if len(args) < arity:
                 break
             stack.pop()
+            depth = _depth(label, args, depths)
+            if depth > MAX_DEPTH:  # checked before sympy builds it: its own walks recurse on deep trees
+                raise EquationError(
+                    f"prefix sequence nested deeper than {MAX_DEPTH} levels at position {i - 1}"
+                )
             value = _apply(label, args)
             if isinstance(value, _Sum) and (not stack or stack[-1][0] not in ("add", "sub") or stack[-1][2]):
                 value = value.build()  # only the left operand of an add/sub may stay an open sum
@@ -204,6 +212,13 @@ def _leaf(
     if not math.isfinite(value):  # e.g. 1.7976e308 rounded up to 4 digits overflows
         raise EquationError(f"number {group} at position {i} is out of double-precision range")
     return sympy.Float(value), i + width
+
+
+def _depth(label: str, args: list, depths: list[int]) -> int:
+    """Nesting depth of the node ``label(*args)``; an add/sub extending an open sum stays one n-ary Add."""
+    if label in ("add", "sub") and isinstance(args[0], _Sum):
+        return max(depths[0], depths[1] + 1)
+    return 1 + max(depths)
 
 
 def _fail(message: str) -> EquationError:
