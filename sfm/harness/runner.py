@@ -7,7 +7,6 @@ eval-families``). Under ``accelerate launch`` the model's examples are split acr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ from sfm.harness import contamination
 from sfm.harness.compat import model_kind, record_section
 from sfm.harness.context import EvalContext, load_eval_data
 from sfm.harness.results import EvalResults, ModelInfo, TaskResult
+from sfm.harness.results_folder import write_results
 from sfm.harness.tasks import EvalTask, load_task
 from sfm.registry import FAMILIES
-from sfm.utils.io import atomic_write_text
 from sfm.utils.provenance import git_hash, model_fingerprint, now_iso
 
 BASELINE_PREFIX = "baseline:"
@@ -135,15 +134,6 @@ def write(
     examples: dict[str, dict[str, np.ndarray]],
     out: str | Path,
 ) -> Path:
-    """Write ``results.json``, ``samples_<task>.jsonl`` and ``examples_<task>.npz`` into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for task, rows in samples.items():
-        safe = task.replace("/", "__")
-        atomic_write_text(out / f"samples_{safe}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-        if examples.get(task):
-            tmp = out / f".examples_{safe}.npz.tmp"
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **examples[task])
-            tmp.replace(out / f"examples_{safe}.npz")
-    return results.save(out)
+    """Write ``results.json``, ``samples_<task>.jsonl`` and ``examples_<task>.npz`` into ``out``, keeping
+    the results other evaluations wrote there (:func:`sfm.harness.results_folder.write_results`)."""
+    return write_results(results, samples, examples, out)

@@ -364,12 +364,12 @@ def test_figures_are_replaced_atomically(run, results, monkeypatch):
     png = path.parent / "figures/forecast__b_v2_rollout.png"
     before = png.read_bytes()
     assert oct(png.stat().st_mode & 0o444) == oct(0o444)  # readable by all, unlike mkstemp's 0600
-    import sfm.publish.cards.figures as figures
+    import sfm.utils.io as io  # the figures go through the shared atomic writer
 
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(figures.os, "replace", fail)
+    monkeypatch.setattr(io.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_model_card(run, [results])
     assert png.read_bytes() == before  # the old figure is intact

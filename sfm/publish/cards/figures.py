@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sfm.harness.results import TaskResult
 from sfm.publish import plots
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()  # read once at import: os.umask can only be read by setting it
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary file and a rename: a reader never sees half a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; a published figure is readable like any file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+from sfm.utils.io import atomic_write_bytes
 
 
 def _task_figures(t: TaskResult, slug: str) -> list[tuple[str, str, Any]]:
@@ -68,6 +42,6 @@ def draw_figures(tasks: Sequence[TaskResult], folder: Path, link: str) -> list[t
     figs = []
     for t in tasks:
         for name, caption, fig in _task_figures(t, t.task.replace("/", "__") + f"_v{t.version}"):
-            _write_bytes(Path(folder) / name, plots.png_bytes(fig))
+            atomic_write_bytes(Path(folder) / name, plots.png_bytes(fig))
             figs.append((caption, f"{link}/{name}"))
     return figs
