@@ -20,6 +20,7 @@ import torch
 from sfm.errors import ConfigError
 from sfm.models.field_config import EncoderSection, FieldsSection, OperatorSection
 from sfm.models.field_io import FIELD_MODEL_FILE, FieldSpec
+from sfm.physics.io.the_well import normalization_stats
 from sfm.tasks.windows import FieldWindows, coefficient_stats, field_stats
 
 #: Batch keys that reach the model's ``forward``; ``sfm_examples`` (trajectory, start) is popped by
@@ -101,9 +102,23 @@ def _save_operator(model: Any, out: Path, state_dict: dict[str, torch.Tensor] | 
     whole.save(out)
 
 
+def normalization(windows: FieldWindows) -> tuple[np.ndarray, np.ndarray]:
+    """Per-field ``(mean [C], std [C])`` the model normalizes with: the data set's reference statistics when
+    its import chose them (The Well's ``stats.yaml``: ``extra.normalization.source == "reference"``, see
+    :func:`sfm.physics.io.the_well.normalization_stats`), else those of the training windows' split."""
+    meta = windows.meta
+    if meta.extra.get("normalization", {}).get("source") == "reference":
+        stats = normalization_stats(meta)
+        return (
+            np.array([stats[f]["mean"] for f in meta.fields], dtype=np.float64),
+            np.array([stats[f]["std"] for f in meta.fields], dtype=np.float64),
+        )
+    return field_stats(windows)
+
+
 def field_spec(windows: FieldWindows, fmt: Any) -> FieldSpec:
     """The :class:`FieldSpec` of training windows: grid, frames, fields, coefficients, training statistics."""
-    mean, std = field_stats(windows)
+    mean, std = normalization(windows)
     cmean, cstd = coefficient_stats(windows)
     return FieldSpec(
         n_fields=windows.n_fields,

@@ -184,3 +184,28 @@ def test_ddp_on_two_processes_matches_one(tmp_path, data):
     np.testing.assert_allclose(
         runs["ddp"]["train"]["loss_history"], runs["one"]["train"]["loss_history"], rtol=1e-4
     )
+
+
+def test_reference_normalization_is_used_when_the_import_chose_it(tmp_path, data):
+    """The Well's stats.yaml mean/std (recorded by the import as the normalization) reach the model's spec;
+    without that choice the training split's statistics do."""
+    import dataclasses
+
+    from sfm.data import load_field_dataset
+    from sfm.tasks import get_task_format
+    from sfm.tasks.windows import FieldWindows, field_stats
+    from sfm.training.fields import field_spec
+
+    fieldset = load_field_dataset(data)
+    fmt = get_task_format("forecast", context_frames=2, horizon=1, space_stride=2)
+    windows = FieldWindows.from_split(fieldset.split("train"), fieldset.meta, fmt)
+    own = field_spec(windows, fmt)
+    np.testing.assert_allclose(own.mean, field_stats(windows)[0])
+    extra = {
+        **fieldset.meta.extra,
+        "normalization": {"source": "reference"},
+        "reference_stats": {"u": {"mean": 0.25, "std": 2.0}},
+    }
+    windows.meta = dataclasses.replace(fieldset.meta, extra=extra)
+    ref = field_spec(windows, fmt)
+    assert (ref.mean, ref.std) == ([0.25], [2.0])
