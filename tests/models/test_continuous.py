@@ -407,7 +407,9 @@ def test_lora_formula_equals_peft_on_the_backbone(name):
 
 @pytest.mark.parametrize(
     "path",
-    sorted((ROOT / "recipes").glob("*/*/continuous-*.yaml")),
+    sorted(
+        {*(ROOT / "recipes").glob("*/*/continuous-*.yaml"), *(ROOT / "recipes").glob("*/*-continuous.yaml")}
+    ),
     ids=lambda p: p.relative_to(ROOT).as_posix(),
 )
 def test_real_continuous_recipe_arithmetic(path):
@@ -416,10 +418,14 @@ def test_real_continuous_recipe_arithmetic(path):
     header = "".join(line for line in path.read_text().splitlines() if line.startswith("#")).replace(",", "")
     assert f"LoRA trainable: {_lora_formula(recipe.peft.r, **dims)} params" in header
     d, m = recipe.data, recipe.model
-    space = [d.params["nx"] // d.task_options["space_stride"]]
+    stride = d.task_options["space_stride"]
+    space = [d.params[k] // stride for k in ("nx", "ny") if k in d.params]
     from sfm.models.encoders import FieldEncoder, PatchHead
 
-    encoder = FieldEncoder(4, space, m.encoder, dims["h"])  # 2 frames + grid + nu
+    # context frames of one field + one grid channel per axis + the coefficients drawn from a range (nu)
+    n_coef = sum(isinstance(v, list) for v in d.params.values())
+    channels = d.task_options["context_frames"] + len(space) * m.fields.grid + n_coef * m.fields.coefficients
+    encoder = FieldEncoder(channels, space, m.encoder, dims["h"])
     head = PatchHead(dims["h"], 1, space, encoder.patch)
     n = sum(p.numel() for p in [*encoder.parameters(), *head.parameters()])
     assert f"= {n} params" in header, n
