@@ -382,31 +382,3 @@ def overlap(a: Any, b: Any, *, cache: bool = True) -> OverlapReport:
             )
     pairs = [compare(fa[sa], fb[sb], sa, sb) for sa in SPLITS for sb in SPLITS]
     return OverlapReport(str(da.path), str(db.path), pairs, notes)
-
-
-def format_report(report: OverlapReport) -> str:
-    """A short table of the report for the terminal: one line per pair of splits, then the leaks."""
-    sizes = {side: {} for side in ("a", "b")}
-    for p in report.pairs:
-        sizes["a"][p.a], sizes["b"][p.b] = p.n_a, p.n_b
-    lines = [
-        f"{side.upper()}: {path} ({', '.join(f'{s} {n}' for s, n in sizes[side].items())})"
-        for side, path in (("a", report.a), ("b", report.b))
-    ]
-    header = ["A split", "B split", "shared (of A's)", *KINDS]
-    rows = [
-        [p.a, p.b, f"{p.overlapping}/{p.n_a}", *(str(p.by_kind.get(k, 0)) for k in KINDS)]
-        for p in report.pairs
-    ]
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    leaks = report.leaks()
-    if leaks:
-        lines.append(
-            "held-out trajectories in the other's train split: "
-            + ", ".join(f"{p.a} of A ~ {p.b} of B: {p.overlapping}" for p in leaks)
-        )
-    else:
-        lines.append("no held-out trajectory of either is in the other's train split")
-    lines += [f"note: {n}" for n in report.notes]
-    return "\n".join(lines)
